@@ -1,0 +1,19 @@
+"""Serve kdedge artifacts with onnxruntime, numpy and tokenizers only.
+
+This package never imports torch or transformers, so a service that embeds it stays small.
+"""
+
+from kdedge_runtime.encoding import TextEncoder
+from kdedge_runtime.manifest import SCHEMA_VERSION, ArtifactError, Manifest, read_manifest
+from kdedge_runtime.predictor import Prediction, Predictor
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArtifactError",
+    "Manifest",
+    "Prediction",
+    "Predictor",
+    "TextEncoder",
+    "read_manifest",
+]
+__version__ = "0.1.0"

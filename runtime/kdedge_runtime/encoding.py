@@ -1,0 +1,48 @@
+"""Text to padded id arrays, exactly as the student saw them during training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+
+class TextEncoder:
+    """Tokenize with truncation to `max_length` and pad batches on the right.
+
+    kdedge trains and evaluates through this same class, so the runtime feeds a model the ids it was
+    trained on.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int, pad_token_id: int):
+        # A private copy: truncation and padding settings are per-object and must not leak to callers.
+        self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length)
+        self.max_length = max_length
+        self.pad_token_id = pad_token_id
+
+    @classmethod
+    def from_file(cls, path: str | Path, max_length: int, pad_token_id: int) -> "TextEncoder":
+        return cls(Tokenizer.from_file(str(path)), max_length, pad_token_id)
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text (special tokens included, not padded)."""
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+
+    def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""
+        width = max((len(ids) for ids in id_lists), default=1) or 1
+        input_ids = np.full((len(id_lists), width), self.pad_token_id, dtype=np.int64)
+        attention_mask = np.zeros((len(id_lists), width), dtype=np.int64)
+        for row, ids in enumerate(id_lists):
+            input_ids[row, : len(ids)] = ids
+            attention_mask[row, : len(ids)] = 1
+        return input_ids, attention_mask
+
+
+def length_buckets(id_lists: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so little compute goes to padding."""
+    order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]

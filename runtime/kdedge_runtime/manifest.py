@@ -1,0 +1,60 @@
+"""Read and check an artifact's `kdedge.json` manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "kdedge.json"
+
+
+class ArtifactError(Exception):
+    """An artifact folder that cannot be served, with a message that says why."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The part of `kdedge.json` the runtime needs to serve a model."""
+
+    task: str
+    labels: tuple[str, ...]
+    max_length: int
+    pad_token_id: int
+    model_file: str
+    tokenizer_file: str
+    raw: dict
+
+
+def read_manifest(artifact_dir: str | Path) -> Manifest:
+    folder = Path(artifact_dir)
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise ArtifactError(f"{folder} is not a kdedge artifact: {MANIFEST_NAME} is missing")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc})") from exc
+    version = raw.get("schema")
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{path} has schema version {version!r}; this kdedge-runtime reads version {SCHEMA_VERSION}"
+            " (upgrade kdedge-runtime, or re-export the artifact with a matching kdedge)"
+        )
+    try:
+        manifest = Manifest(
+            task=raw["task"],
+            labels=tuple(raw["labels"]),
+            max_length=int(raw["max_length"]),
+            pad_token_id=int(raw["pad_token_id"]),
+            model_file=raw["files"]["model"],
+            tokenizer_file=raw["files"]["tokenizer"],
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path} lacks a required field ({exc})") from exc
+    for name in (manifest.model_file, manifest.tokenizer_file):
+        if not (folder / name).is_file():
+            raise ArtifactError(f"{folder} is incomplete: {name} is missing")
+    return manifest
