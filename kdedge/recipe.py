@@ -1,0 +1,331 @@
+"""Recipes: one YAML file describes a whole compression run.
+
+A recipe loads (with `yaml.safe_load`) into frozen dataclasses, is validated once, and rejects unknown
+keys and out-of-range values with an error that names the key and what is allowed. Any field can be
+overridden from the command line with `--set section.field=value`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from kdedge.errors import ConfigError
+
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The model to compress.
+
+    `name` is an alias (`minilm`, `bert-base`), a local Hugging Face model folder, or a hub id.
+    A teacher without a trained head for the task is fine-tuned first (`finetune: auto`).
+    """
+
+    name: str = "minilm"
+    finetune: Literal["auto", "always", "never"] = "auto"
+    epochs: float = 2.0
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Labelled data, how it is split, and the unlabelled transfer set.
+
+    `source` is a CSV/TSV/JSONL/Parquet file or `builtin:tweet-sentiment`. Sizes are row counts
+    (int) or fractions of the deduplicated rows (float). Labelled rows beyond `train_size` join the
+    transfer set with their labels dropped, as XtremeDistil does; `transfer` adds an unlabelled file.
+    """
+
+    source: str = "builtin:tweet-sentiment"
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    labels: tuple[str, ...] | None = None
+    max_length: int = 64
+    train_size: int | float | None = None
+    dev_size: int | float = 0.1
+    test_size: int | float = 0.1
+    transfer: str | None = None
+    max_transfer: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """The student's kind and size.
+
+    `target` is the compression ratio (teacher parameters / student parameters, embeddings counted),
+    written `30x` or `30`; `max_params` caps the size instead. Explicit `embedding_dim`,
+    `hidden_size` and `vocab_size` override the solver. `init: pca` starts the embedding table from the
+    teacher's own embeddings reduced to the student's width; `random` is the baseline.
+    """
+
+    kind: Literal["bilstm"] = "bilstm"
+    target: str | None = "30x"
+    max_params: int | None = None
+    embedding_dim: int | None = None
+    hidden_size: int | None = None
+    vocab_size: int | None = None
+    init: Literal["pca", "random"] = "pca"
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Training the student on the teacher-labelled transfer set.
+
+    loss = soft_weight * T^2 * KL(teacher/T || student/T) + hard_weight * CE(student, teacher argmax).
+    Training stops early when dev accuracy has not improved for `patience` evaluations.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    temperature: float = 2.0
+    soft_weight: float = 1.0
+    hard_weight: float = 1.0
+    patience: int = 3
+    evals_per_epoch: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """ONNX export, quantization and the parity gate that every exported model must pass."""
+
+    opset: int = 17
+    quantize: Literal["int8-dynamic", "none"] = "int8-dynamic"
+    atol: float = 1e-4
+    min_agreement: float = 0.99
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole compression run: teacher → data → student → distillation → export."""
+
+    version: int = RECIPE_VERSION
+    name: str = "custom"
+    description: str = ""
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Recipe":
+        recipe = _build(cls, values, path="")
+        _validate(recipe)
+        return recipe
+
+    def with_overrides(self, assignments: list[str]) -> "Recipe":
+        """Apply `section.field=value` strings (values parsed as YAML scalars)."""
+        values = self.to_dict()
+        for assignment in assignments:
+            key, separator, raw_value = assignment.partition("=")
+            if not separator or not key.strip():
+                raise ConfigError(
+                    f"cannot read override {assignment!r}", hint="write it as section.field=value, e.g. distill.epochs=3"
+                )
+            parts = key.strip().split(".")
+            target = values
+            for part in parts[:-1]:
+                if not isinstance(target.get(part), dict):
+                    raise ConfigError(
+                        f"unknown recipe section {part!r} in override {assignment!r}",
+                        hint=f"known sections: {', '.join(k for k, v in values.items() if isinstance(v, dict))}",
+                    )
+                target = target[part]
+            target[parts[-1]] = yaml.safe_load(raw_value) if raw_value.strip() else None
+        return Recipe.from_dict(values)
+
+
+def parse_target(target: str | float | int) -> float:
+    """`30x`, `30` or 30.0 → 30.0."""
+    text = str(target).strip().lower().removesuffix("x")
+    try:
+        ratio = float(text)
+    except ValueError:
+        raise ConfigError(f"cannot read target {target!r}", hint="write a compression ratio such as 30x") from None
+    if ratio <= 1:
+        raise ConfigError(f"target {target!r} would not compress the teacher", hint="use a ratio above 1, e.g. 30x")
+    return ratio
+
+
+def builtin_recipe_dir() -> Path:
+    installed = Path(__file__).parent / "_recipes"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "recipes"
+
+
+DEFAULT_RECIPE = "sentiment-bilstm"
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Built-in recipe name (the file name without `.yaml`) → path."""
+    return {path.stem: path for path in sorted(builtin_recipe_dir().glob("*.yaml"))}
+
+
+def load_recipe(name_or_path: str | Path | None = None) -> Recipe:
+    """Load a built-in recipe by name, or a recipe file by path; `None` is the built-in default."""
+    reference = str(name_or_path) if name_or_path is not None else DEFAULT_RECIPE
+    known = builtin_recipes()
+    path = known.get(reference) or Path(reference)
+    if not path.is_file():
+        raise ConfigError(
+            f"no recipe named {reference!r}",
+            hint=f"use a YAML file path or one of the built-in recipes: {', '.join(known) or '(none found)'}",
+        )
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"recipe {path} must be a mapping of sections", hint="see recipes/ for examples")
+    return Recipe.from_dict(values)
+
+
+def _build(cls: type, values: Any, path: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"recipe key {path or '(top level)'!r} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        where = f"in {path!r}" if path else "at the top level"
+        raise ConfigError(
+            f"unknown recipe key {_join(path, unknown[0])!r}", hint=f"known keys {where}: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        key = _join(path, name)
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = _build(kind, value or {}, key)
+        else:
+            kwargs[name] = _coerce(kind, value, key)
+    return cls(**kwargs)
+
+
+def _coerce(kind: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        # int before float so that 4000 stays a count while 0.1 is a fraction
+        for option in sorted((o for o in options if o is not type(None)), key=lambda o: o is float):
+            try:
+                return _coerce(option, value, key)
+            except ConfigError:
+                continue
+        names = " or ".join(_type_name(o) for o in options)
+        raise ConfigError(f"recipe key {key!r} = {value!r} must be {names}")
+    if origin is Literal:
+        allowed = typing.get_args(kind)
+        if value not in allowed:
+            raise ConfigError(
+                f"recipe key {key!r} = {value!r} is not allowed", hint=f"choose one of: {', '.join(map(str, allowed))}"
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"recipe key {key!r} must be a list, got {value!r}")
+        return tuple(_coerce(typing.get_args(kind)[0], item, key) for item in value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"recipe key {key!r} = {value!r} must be {_type_name(kind)}")
+
+
+def _validate(recipe: Recipe) -> None:
+    if recipe.version != RECIPE_VERSION:
+        raise ConfigError(
+            f"recipe version {recipe.version} is not supported", hint=f"this kdedge reads version {RECIPE_VERSION}"
+        )
+    positive = {
+        "teacher.epochs": recipe.teacher.epochs,
+        "teacher.learning_rate": recipe.teacher.learning_rate,
+        "teacher.batch_size": recipe.teacher.batch_size,
+        "data.max_length": recipe.data.max_length,
+        "distill.epochs": recipe.distill.epochs,
+        "distill.batch_size": recipe.distill.batch_size,
+        "distill.learning_rate": recipe.distill.learning_rate,
+        "distill.temperature": recipe.distill.temperature,
+        "distill.evals_per_epoch": recipe.distill.evals_per_epoch,
+        "distill.patience": recipe.distill.patience,
+        "export.atol": recipe.export.atol,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"recipe key {key!r} = {value!r} must be positive")
+    if recipe.data.max_length < 4:
+        raise ConfigError("recipe key 'data.max_length' must be at least 4")
+    for key in ("dev_size", "test_size", "train_size"):
+        size = getattr(recipe.data, key)
+        if size is None:
+            continue
+        if isinstance(size, float) and not 0 < size < 1:
+            raise ConfigError(f"recipe key 'data.{key}' = {size} must be a fraction in (0, 1) or a row count")
+        if isinstance(size, int) and size <= 0:
+            raise ConfigError(f"recipe key 'data.{key}' = {size} must be positive")
+    if not 0 < recipe.export.min_agreement <= 1:
+        raise ConfigError("recipe key 'export.min_agreement' must be in (0, 1]")
+    if not 0 <= recipe.student.dropout < 1:
+        raise ConfigError("recipe key 'student.dropout' must be in [0, 1)")
+    if recipe.student.target is not None:
+        parse_target(recipe.student.target)
+    if recipe.student.target is None and recipe.student.max_params is None:
+        raise ConfigError("the recipe sets neither student.target nor student.max_params", hint="set one, e.g. target: 30x")
+    if recipe.distill.soft_weight < 0 or recipe.distill.hard_weight < 0 or (
+        recipe.distill.soft_weight == 0 and recipe.distill.hard_weight == 0
+    ):
+        raise ConfigError("distill.soft_weight and distill.hard_weight must be non-negative and not both zero")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) is tuple:
+        return "a list"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}.get(
+        kind, str(kind)
+    )
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _to_plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(item) for item in value]
+    return value
