@@ -1,0 +1,16 @@
+"""Student registry: kind name → (config class, model class)."""
+
+from __future__ import annotations
+
+from kdedge.errors import ConfigError
+from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+
+STUDENTS = {
+    "bilstm": (BiLSTMConfig, BiLSTMClassifier),
+}
+
+
+def student_classes(kind: str):
+    if kind not in STUDENTS:
+        raise ConfigError(f"unknown student kind {kind!r}", hint=f"known kinds: {', '.join(STUDENTS)}")
+    return STUDENTS[kind]
