@@ -1,0 +1,51 @@
+"""Stage 0: fine-tune a teacher whose classification head is new on the labelled train split."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from kdedge_runtime.encoding import TextEncoder
+
+from kdedge.batching import training_batches
+from kdedge.data import LabelledSplit
+from kdedge.progress import Reporter
+from kdedge.recipe import TeacherConfig
+
+
+def finetune_teacher(
+    model: torch.nn.Module,
+    encoder: TextEncoder,
+    train: LabelledSplit,
+    config: TeacherConfig,
+    reporter: Reporter,
+) -> list[float]:
+    """Train all weights with AdamW and linear warm-up/decay; returns the loss per step."""
+    from transformers import get_linear_schedule_with_warmup
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    id_lists = encoder.encode(train.texts)
+    labels = torch.from_numpy(train.labels)
+    steps_per_epoch = math.ceil(len(id_lists) / config.batch_size)
+    total_steps = max(1, int(round(steps_per_epoch * config.epochs)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    model.train()
+    losses: list[float] = []
+    with reporter.progress("fine-tuning teacher", total_steps) as task:
+        while len(losses) < total_steps:
+            for indices, input_ids, attention_mask in training_batches(encoder, id_lists, config.batch_size, rng):
+                output = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels[indices])
+                output.loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                losses.append(output.loss.item())
+                task.advance(info=f"loss {np.mean(losses[-20:]):.3f}")
+                if len(losses) >= total_steps:
+                    break
+    model.eval()
+    return losses
