@@ -1,0 +1,57 @@
+"""Export a student to ONNX and check that the export computes what the student computes.
+
+Export and validation are one step: callers get a path only for a model that passed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kdedge.errors import ExportValidationError
+
+INPUT_NAMES = ["input_ids", "attention_mask"]
+OUTPUT_NAMES = ["logits"]
+
+
+def export_onnx(model: torch.nn.Module, path: Path, opset: int, sample: tuple[torch.Tensor, torch.Tensor]) -> Path:
+    """Write `model` to `path` with dynamic batch and sequence axes (TorchScript exporter: plain LSTM ops)."""
+    model.eval()
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+            "logits": {0: "batch"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, sample, str(path), input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+            dynamic_axes=axes, opset_version=opset, dynamo=False,
+        )
+    return path
+
+
+def check_logit_parity(reference: np.ndarray, exported: np.ndarray, atol: float, what: str) -> float:
+    """Largest absolute difference of `logits`; raises if it exceeds `atol`."""
+    difference = np.abs(reference - exported)
+    worst = float(difference.max()) if difference.size else 0.0
+    if not np.isfinite(worst) or worst > atol:
+        row = int(np.unravel_index(np.nanargmax(difference), difference.shape)[0])
+        raise ExportValidationError(
+            f"{what} disagrees with the PyTorch student: output 'logits' differs by up to {worst:.3g} "
+            f"(tolerance {atol:g}; worst on test row {row})",
+            hint="no artifact was written; raise export.atol only if you accept that difference",
+        )
+    return worst
+
+
+def check_agreement(reference: np.ndarray, quantized: np.ndarray, minimum: float, what: str) -> float:
+    """Share of rows whose predicted label is the same; raises below `minimum`."""
+    agreement = float((reference.argmax(axis=1) == quantized.argmax(axis=1)).mean()) if len(reference) else 1.0
+    if agreement < minimum:
+        raise ExportValidationError(
+            f"{what} predictions agree with fp32 on {agreement:.2%} of test rows, below the required {minimum:.2%} "
+            f"(short by {minimum - agreement:.2%})",
+            hint="no artifact was written; set export.quantize=none or lower export.min_agreement",
+        )
+    return agreement

@@ -1,0 +1,283 @@
+"""`compress`: recipe → teacher → data → student → distillation → export → quantization → artifact.
+
+Each stage writes its output into the run directory with a key made of everything it depends on; a
+later run with the same inputs reuses it (a fine-tuned teacher, teacher logits, a trained student),
+and a changed input recomputes only the stages downstream of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from kdedge_runtime import Predictor
+from kdedge_runtime.encoding import TextEncoder
+
+from kdedge import __version__
+from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
+from kdedge.batching import padded
+from kdedge.data import TaskData, load_task_data
+from kdedge.distill import distill
+from kdedge.errors import ConfigError
+from kdedge.export import check_agreement, check_logit_parity, export_onnx
+from kdedge.extract import init_bilstm_embeddings
+from kdedge.finetune import finetune_teacher
+from kdedge.labelling import cached_logits, model_logits
+from kdedge.latency import median_ms, torch_runner
+from kdedge.metrics import classification_metrics
+from kdedge.progress import Reporter
+from kdedge.quantize import quantize_dynamic_int8
+from kdedge.recipe import Recipe, parse_target
+from kdedge.sizing import budget_for, solve_bilstm_shape
+from kdedge.students import student_classes
+from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.teacher import Teacher, count_params, folder_fingerprint, load_teacher, quiet_transformers
+from kdedge.vocabulary import coverage_curve, token_counts, trim_vocabulary
+
+TASK = "sequence-classification"
+LATENCY_BATCH = 32
+
+
+@dataclass
+class CompressResult:
+    artifact_dir: Path
+    manifest: dict
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> CompressResult:
+    """Run the whole pipeline and write the artifact folder `output`. Raises KdedgeError on bad input."""
+    reporter = reporter or Reporter(quiet=True)
+    started = time.perf_counter()
+    output, run_dir = Path(output), Path(run_dir)
+    _check_output(output, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+
+    # bad data or an unloadable teacher fail here, before anything is printed or trained
+    data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    teacher = load_teacher(recipe.teacher.name, data.labels)
+    if recipe.teacher.finetune == "never" and not teacher.head_trained:
+        raise ConfigError(
+            f"teacher {recipe.teacher.name!r} has no trained head for labels {', '.join(data.labels)}",
+            hint="set teacher.finetune=auto so that kdedge fine-tunes it on the train split first",
+        )
+    reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
+    for note in data.notes:
+        reporter.note(note)
+    reporter.note(
+        f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
+        f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
+    )
+    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    teacher, teacher_key = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+
+    logits_key = _key(teacher_key, data.fingerprint(), recipe.data.max_length)
+    labelled = {
+        split: cached_logits(
+            run_dir / "teacher_logits" / f"{split}.npy",
+            logits_key,
+            lambda texts=texts, split=split: model_logits(
+                teacher.model, encoder, texts, 64, reporter, f"teacher labels {split}"
+            ),
+        )
+        for split, texts in (("dev", data.dev.texts), ("test", data.test.texts), ("transfer", data.transfer))
+    }
+    teacher_metrics = classification_metrics(data.test.labels, labelled["test"].argmax(axis=1))
+    reporter.note(f"teacher test accuracy {teacher_metrics['accuracy']:.4f}, macro-F1 {teacher_metrics['macro_f1']:.4f}")
+
+    student, shape_reason, history = _prepare_student(
+        teacher, encoder, data, labelled["transfer"], recipe, run_dir, _key(logits_key, recipe.to_dict()["student"],
+        recipe.to_dict()["distill"]), reporter,
+    )
+    student_logits = model_logits(student, encoder, data.test.texts, batch_size=256)
+    student_metrics = classification_metrics(data.test.labels, student_logits.argmax(axis=1))
+    reporter.note(f"student test accuracy {student_metrics['accuracy']:.4f}, macro-F1 {student_metrics['macro_f1']:.4f}")
+
+    reporter.step("exporting to ONNX, quantizing, checking parity")
+    with staged_artifact(output) as staging:
+        teacher.tokenizer.save(str(staging / TOKENIZER_FILE))
+        sample = padded(encoder, encoder.encode(data.test.texts[:2] or ["sample"]))
+        export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample)
+        base = _manifest_base(recipe, data, teacher, student, encoder)
+        write_manifest(staging, base)
+        fp32 = Predictor(staging, threads=os.cpu_count())
+        fp32_logits = fp32.logits(data.test.texts)
+        max_difference = check_logit_parity(student_logits, fp32_logits, recipe.export.atol, "the ONNX fp32 export")
+        metrics = {"teacher": teacher_metrics, "student": student_metrics,
+                   "student_onnx_fp32": classification_metrics(data.test.labels, fp32_logits.argmax(axis=1))}
+        parity = {"fp32_max_abs_logit_difference": max_difference, "atol": recipe.export.atol}
+        variant, chosen = "fp32", fp32
+        disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx_fp32": (staging / MODEL_FILE).stat().st_size}
+        if recipe.export.quantize == "int8-dynamic":
+            quantize_dynamic_int8(staging / MODEL_FILE, staging / "model.int8.onnx")
+            int8 = Predictor(staging, threads=os.cpu_count(), model_file="model.int8.onnx")
+            int8_logits = int8.logits(data.test.texts)
+            parity["int8_agreement_with_fp32"] = check_agreement(
+                fp32_logits, int8_logits, recipe.export.min_agreement, "the dynamic INT8 model"
+            )
+            parity["min_agreement"] = recipe.export.min_agreement
+            metrics["student_onnx_int8"] = classification_metrics(data.test.labels, int8_logits.argmax(axis=1))
+            disk["student_onnx_int8"] = (staging / "model.int8.onnx").stat().st_size
+            os.replace(staging / "model.int8.onnx", staging / MODEL_FILE)
+            variant, chosen = "int8-dynamic", Predictor(staging, threads=os.cpu_count())
+        latency = _quick_latency(teacher, chosen, encoder, data, reporter)
+        manifest = seal(staging, {**base, "variant": variant, "metrics": metrics, "parity": parity,
+                                  "latency_ms_batch32": latency, "disk_bytes": disk,
+                                  "training": {"shape": shape_reason, "history": history}})
+    reporter.step(f"artifact written to [bold]{output}[/]")
+    return CompressResult(output, manifest, latency, time.perf_counter() - started)
+
+
+def _prepare_teacher(
+    teacher: Teacher, encoder: TextEncoder, data: TaskData, recipe: Recipe, run_dir: Path, reporter: Reporter
+) -> tuple[Teacher, str]:
+    """Stage 0: use a trained head as is, or fine-tune once and keep the result in the run directory."""
+    source_key = _key(teacher.source, folder_fingerprint(teacher.source))
+    if teacher.head_trained and recipe.teacher.finetune != "always":
+        reporter.step(f"teacher {teacher.name}: {teacher.params:,} parameters, head already trained for these labels")
+        return teacher, source_key
+    stage_dir = run_dir / "teacher"
+    key = _key(source_key, data.fingerprint(), recipe.to_dict()["teacher"], recipe.data.max_length)
+    if _stage_key(stage_dir) == key:
+        reporter.step(f"teacher {teacher.name}: reusing the fine-tuned teacher in {stage_dir}")
+        return load_teacher(teacher.name, data.labels, source=str(stage_dir)), key
+    reporter.step(
+        f"teacher {teacher.name}: {teacher.params:,} parameters; fine-tuning its new head on "
+        f"{len(data.train):,} labelled rows (stage 0, kept in {stage_dir})"
+    )
+    finetune_teacher(teacher.model, encoder, data.train, recipe.teacher, reporter)
+    partial = run_dir / "teacher.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    with quiet_transformers():
+        teacher.model.save_pretrained(partial)
+        teacher.hf_tokenizer.save_pretrained(partial)
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    os.replace(partial, stage_dir)
+    _write_stage_key(stage_dir, key)
+    return load_teacher(teacher.name, data.labels, source=str(stage_dir)), key
+
+
+def _prepare_student(
+    teacher: Teacher,
+    encoder: TextEncoder,
+    data: TaskData,
+    transfer_logits: np.ndarray,
+    recipe: Recipe,
+    run_dir: Path,
+    key: str,
+    reporter: Reporter,
+) -> tuple[BiLSTMClassifier, str, list[dict]]:
+    stage_dir = run_dir / "student"
+    config_class, model_class = student_classes(recipe.student.kind)
+    if _stage_key(stage_dir) == key:
+        saved = json.loads((stage_dir / "stage.json").read_text())
+        student = model_class(config_class(**saved["config"]))
+        student.load_state_dict(torch.load(stage_dir / "student.pt", weights_only=True))
+        student.eval()
+        reporter.step(f"student: reusing the trained {recipe.student.kind} in {stage_dir}")
+        return student, saved["shape"], saved["history"]
+
+    spec = recipe.student
+    teacher_vocab = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True),
+                        teacher.model.get_input_embeddings().num_embeddings)
+    counts = token_counts(encoder.encode(data.transfer), teacher_vocab)
+    unk_id = teacher.hf_tokenizer.unk_token_id
+    exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
+    budget = budget_for(teacher.params, parse_target(spec.target) if spec.target else None, spec.max_params)
+    shape = solve_bilstm_shape(
+        budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
+        spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
+    )
+    trim = trim_vocabulary(counts, shape.vocab_size, teacher.pad_token_id, unk_id)
+    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, len(data.labels), teacher_vocab, spec.dropout)
+    student = model_class(config, torch.from_numpy(trim.token_map))
+    reporter.step(f"student {spec.kind}: {count_params(student):,} parameters, "
+                  f"{teacher.params / count_params(student):.1f}x fewer than the teacher")
+    reporter.note(shape.reason)
+    if spec.init == "pca":
+        weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
+        init_bilstm_embeddings(student, weights, trim, unk_id)
+        reporter.note(f"embeddings initialised by PCA of the teacher's {weights.shape[1]}-d embeddings")
+    result = distill(student, encoder, data.transfer, transfer_logits, data.dev, recipe.distill, reporter)
+    reporter.note(f"best dev accuracy {result.best_dev_accuracy:.4f} at step {result.best_step} of {result.steps}")
+
+    partial = run_dir / "student.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    torch.save(student.state_dict(), partial / "student.pt")
+    (partial / "stage.json").write_text(json.dumps(
+        {"key": key, "config": config.to_dict(), "shape": shape.reason, "history": result.history}, indent=2))
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    os.replace(partial, stage_dir)
+    return student, shape.reason, result.history
+
+
+def _quick_latency(teacher: Teacher, student: Predictor, encoder: TextEncoder, data: TaskData, reporter: Reporter) -> dict:
+    """Teacher (PyTorch fp32) vs the chosen student (ONNX) on one batch of test texts, same machine, same run."""
+    texts = (data.test.texts * (LATENCY_BATCH // max(len(data.test.texts), 1) + 1))[:LATENCY_BATCH]
+    input_ids, attention_mask = padded(encoder, encoder.encode(texts))
+    teacher_ms = median_ms(torch_runner(teacher.model, input_ids, attention_mask))
+    student_ms = median_ms(lambda: student.run(input_ids.numpy(), attention_mask.numpy()), repeats=20, warmup=3)
+    reporter.note(f"batch {LATENCY_BATCH} x {input_ids.shape[1]} tokens: teacher {teacher_ms:.1f} ms, "
+                  f"student {student_ms:.2f} ms ({teacher_ms / student_ms:.0f}x faster)")
+    return {"batch_size": LATENCY_BATCH, "seq_len": int(input_ids.shape[1]), "teacher_torch_fp32": teacher_ms,
+            "student_onnx": student_ms, "threads": torch.get_num_threads()}
+
+
+def _weights_bytes(teacher: Teacher) -> int:
+    """Size of the teacher's weight files, or its fp32 size when it came from the hub cache."""
+    folder = Path(teacher.source)
+    files = [f for pattern in ("*.safetensors", "*.bin") for f in folder.glob(pattern)] if folder.is_dir() else []
+    return sum(f.stat().st_size for f in files) or teacher.params * 4
+
+
+def _manifest_base(recipe: Recipe, data: TaskData, teacher: Teacher, student, encoder: TextEncoder) -> dict:
+    student_params = count_params(student)
+    return {
+        "task": TASK,
+        "labels": list(data.labels),
+        "max_length": encoder.max_length,
+        "pad_token_id": encoder.pad_token_id,
+        "inputs": ["input_ids", "attention_mask"],
+        "outputs": ["logits"],
+        "teacher": {"name": teacher.name, "source": teacher.source, "params": teacher.params},
+        "student": {"kind": recipe.student.kind, "params": student_params, "config": student.config.to_dict()},
+        "compression": round(teacher.params / student_params, 3),
+        "data": {"source": recipe.data.source, "train": len(data.train), "dev": len(data.dev),
+                 "test": len(data.test), "transfer": len(data.transfer)},
+        "recipe": recipe.to_dict(),
+        "kdedge_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _check_output(output: Path, run_dir: Path) -> None:
+    if output.exists() and not (output / "kdedge.json").is_file():
+        raise ConfigError(
+            f"output folder {output} exists and is not a kdedge artifact",
+            hint="choose a new --output folder (an existing artifact is replaced, anything else is left alone)",
+        )
+    if output.resolve() == run_dir.resolve():
+        raise ConfigError("--output and --run-dir must be different folders")
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stage_key(stage_dir: Path) -> str | None:
+    stamp = stage_dir / "stage.json"
+    return json.loads(stamp.read_text()).get("key") if stamp.is_file() else None
+
+
+def _write_stage_key(stage_dir: Path, key: str) -> None:
+    (stage_dir / "stage.json").write_text(json.dumps({"key": key}))
