@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from kdedge.artifact import seal, staged_artifact
+from kdedge_runtime.manifest import ArtifactError, read_manifest
+
+
+def fill(folder):
+    (folder / "model.onnx").write_bytes(b"model")
+    (folder / "tokenizer.json").write_text("{}")
+    return seal(folder, {"task": "sequence-classification", "labels": ["a", "b"], "max_length": 8, "pad_token_id": 0})
+
+
+def test_artifact_appears_only_when_complete(tmp_path):
+    destination = tmp_path / "out"
+    with staged_artifact(destination) as staging:
+        manifest = fill(staging)
+        (staging / "scratch.onnx").write_bytes(b"x")
+        assert not destination.exists()
+    assert sorted(p.name for p in destination.iterdir()) == ["kdedge.json", "model.onnx", "tokenizer.json"]
+    assert manifest["hashes"]["model.onnx"]["bytes"] == 5
+    assert read_manifest(destination).labels == ("a", "b")
+
+
+def test_failure_leaves_nothing_behind_and_keeps_the_previous_artifact(tmp_path):
+    destination = tmp_path / "out"
+    with staged_artifact(destination) as staging:
+        fill(staging)
+    with pytest.raises(RuntimeError):
+        with staged_artifact(destination) as staging:
+            (staging / "model.onnx").write_bytes(b"half")
+            raise RuntimeError("export failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (destination / "model.onnx").read_bytes() == b"model"
+
+
+def test_runtime_refuses_unknown_schema_versions(tmp_path):
+    with staged_artifact(tmp_path / "out") as staging:
+        fill(staging)
+    manifest = json.loads((tmp_path / "out" / "kdedge.json").read_text())
+    manifest["schema"] = 99
+    (tmp_path / "out" / "kdedge.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="schema version 99"):
+        read_manifest(tmp_path / "out")

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from kdedge.errors import ConfigError
+from kdedge.students import STUDENTS, student_classes
+from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.teacher import count_params
+
+
+def make_student(**fields):
+    values = dict(vocab_size=50, embedding_dim=8, hidden_size=12, num_labels=3, teacher_vocab_size=100, dropout=0.0)
+    torch.manual_seed(0)
+    token_map = torch.randint(0, values["vocab_size"], (values["teacher_vocab_size"],))
+    return BiLSTMClassifier(BiLSTMConfig(**{**values, **fields}), token_map).eval()
+
+
+def test_parameter_formula_matches_the_module():
+    for embedding_dim, hidden_size in [(8, 12), (64, 96), (17, 5)]:
+        student = make_student(embedding_dim=embedding_dim, hidden_size=hidden_size)
+        assert count_params(student) == student.config.params
+
+
+def test_token_map_is_a_buffer_not_a_parameter():
+    student = make_student()
+    assert "token_map" in dict(student.named_buffers())
+    assert "token_map" in student.state_dict()
+
+
+def test_padding_never_changes_the_prediction():
+    student = make_student()
+    ids = torch.randint(1, 100, (1, 9))
+    alone = student(ids, torch.ones_like(ids))
+    padded_ids = torch.cat([ids, torch.zeros(1, 7, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 9, dtype=torch.long), torch.zeros(1, 7, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(student(padded_ids, mask), alone)
+
+
+def test_backward_direction_reads_the_text_right_to_left():
+    student = make_student()
+    ids = torch.randint(1, 100, (1, 6))
+    states = student.encode(ids, torch.ones_like(ids))
+    reversed_states = student.encode(ids.flip(1), torch.ones_like(ids))
+    hidden = student.config.hidden_size
+    # the backward half on the text equals the forward LSTM's view of the reversed text, reversed
+    expected, _ = student.backward_lstm(student.embeddings(student.token_map[ids.flip(1)]))
+    torch.testing.assert_close(states[..., hidden:], expected.flip(1))
+    assert not torch.allclose(states, reversed_states)
+
+
+def test_registry_rejects_unknown_kinds():
+    assert student_classes("bilstm") == STUDENTS["bilstm"]
+    with pytest.raises(ConfigError, match="bilstm"):
+        student_classes("cnn")

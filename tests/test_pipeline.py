@@ -1,0 +1,101 @@
+"""End to end: `compress` on the tiny teacher and data, then serve the artifact with the runtime."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import tiny_recipe
+from kdedge.errors import ConfigError, DataError
+from kdedge.pipeline import compress
+from kdedge_runtime import Predictor
+
+
+@pytest.fixture(scope="module")
+def compressed(tiny_teacher_dir, tiny_csv, tmp_path_factory):
+    root = tmp_path_factory.mktemp("compress")
+    recipe = tiny_recipe(tiny_teacher_dir, tiny_csv)
+    result = compress(recipe, root / "artifact", root / "run")
+    return recipe, result, root
+
+
+def test_artifact_folder_and_manifest(compressed):
+    _, result, root = compressed
+    folder = root / "artifact"
+    assert sorted(p.name for p in folder.iterdir()) == ["kdedge.json", "model.onnx", "tokenizer.json"]
+    manifest = json.loads((folder / "kdedge.json").read_text())
+    for key in ("schema", "task", "labels", "max_length", "teacher", "student", "compression", "metrics", "hashes",
+                "recipe", "parity"):
+        assert key in manifest
+    assert manifest["labels"] == ["negative", "neutral", "positive"]
+    assert manifest["compression"] == pytest.approx(manifest["teacher"]["params"] / manifest["student"]["params"], rel=1e-3)
+    for model in ("teacher", "student", "student_onnx_int8"):
+        assert set(manifest["metrics"][model]) == {"accuracy", "macro_f1"}
+    assert manifest["parity"]["fp32_max_abs_logit_difference"] <= 1e-4
+    assert manifest["parity"]["int8_agreement_with_fp32"] >= 0.99
+    assert manifest["variant"] == "int8-dynamic"
+
+
+def test_models_learn_the_task(compressed):
+    _, result, _ = compressed
+    metrics = result.manifest["metrics"]
+    assert metrics["teacher"]["accuracy"] > 0.5  # three balanced classes: chance is 1/3
+    assert metrics["student_onnx_int8"]["accuracy"] > 0.45
+
+
+def test_student_size_follows_the_budget(compressed):
+    recipe, result, _ = compressed
+    assert abs(result.manifest["student"]["params"] - recipe.student.max_params) <= 0.1 * recipe.student.max_params
+
+
+def test_runtime_predictions_equal_the_reported_metrics(compressed):
+    recipe, result, root = compressed
+    from kdedge.data import load_task_data
+
+    data = load_task_data(recipe.data)
+    predictor = Predictor(root / "artifact")
+    predictions = predictor.predict(data.test.texts, batch_size=7)
+    accuracy = np.mean([p.label == data.labels[gold] for p, gold in zip(predictions, data.test.labels)])
+    assert accuracy == pytest.approx(result.manifest["metrics"]["student_onnx_int8"]["accuracy"])
+    assert all(0 < p.score <= 1 for p in predictions)
+
+
+def test_second_run_reuses_every_stage(compressed, tiny_teacher_dir, tiny_csv):
+    recipe, first, root = compressed
+    teacher_stamp = (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns
+    student_stamp = (root / "run" / "student" / "student.pt").stat().st_mtime_ns
+    again = compress(recipe, root / "artifact", root / "run")
+    assert (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns == teacher_stamp
+    assert (root / "run" / "student" / "student.pt").stat().st_mtime_ns == student_stamp
+    assert again.manifest["metrics"] == first.manifest["metrics"]
+
+
+def test_changed_distillation_retrains_only_the_student(compressed):
+    recipe, _, root = compressed
+    teacher_stamp = (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns
+    changed = recipe.with_overrides(["distill.epochs=1"])
+    compress(changed, root / "artifact-2", root / "run")
+    assert (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns == teacher_stamp
+    assert json.loads((root / "artifact-2" / "kdedge.json").read_text())["recipe"]["distill"]["epochs"] == 1
+
+
+def test_bad_input_leaves_no_artifact(tiny_teacher_dir, tiny_csv, tmp_path):
+    recipe = tiny_recipe(tiny_teacher_dir, tiny_csv, data={"label_column": "rating"})
+    with pytest.raises(DataError):
+        compress(recipe, tmp_path / "artifact", tmp_path / "run")
+    assert not (tmp_path / "artifact").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".artifact")]
+
+
+def test_never_finetune_an_untrained_head_is_refused(tiny_teacher_dir, tiny_csv, tmp_path):
+    recipe = tiny_recipe(tiny_teacher_dir, tiny_csv, teacher={"finetune": "never"})
+    with pytest.raises(ConfigError, match="no trained head"):
+        compress(recipe, tmp_path / "artifact", tmp_path / "run")
+
+
+def test_output_that_is_not_an_artifact_is_left_alone(tiny_teacher_dir, tiny_csv, tmp_path):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not a kdedge artifact"):
+        compress(tiny_recipe(tiny_teacher_dir, tiny_csv), tmp_path / "precious", tmp_path / "run")
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"

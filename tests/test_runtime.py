@@ -1,0 +1,63 @@
+"""kdedge-runtime: a lean import, and serving an artifact without kdedge in the way."""
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import tiny_recipe
+from kdedge.pipeline import compress
+from kdedge_runtime import ArtifactError, Predictor
+
+
+def test_import_does_not_load_torch_or_transformers():
+    code = ("import sys, kdedge_runtime; "
+            "loaded = [m for m in ('torch', 'transformers', 'kdedge') if m in sys.modules]; "
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_teacher_dir, tiny_csv, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runtime")
+    compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2}), root / "artifact", root / "run")
+    return root / "artifact"
+
+
+def test_predict_returns_labels_and_scores(artifact):
+    predictor = Predictor(artifact, threads=1)
+    predictions = predictor.predict(["the movie was great", "", "the food was awful and sad"])
+    assert len(predictions) == 3
+    assert {p.label for p in predictions} <= {"negative", "neutral", "positive"}
+    assert predictor.predict([]) == []
+
+
+def test_batching_does_not_change_results(artifact):
+    # dynamic INT8 quantizes activations with per-batch ranges, so scores may move by a hair with the
+    # batch's contents; padding itself changes nothing (see test_bilstm)
+    predictor = Predictor(artifact)
+    texts = [("the game was " + "really " * (i % 9) + ("fun" if i % 2 else "boring")) for i in range(40)]
+    one_by_one = [predictor.predict([text])[0] for text in texts]
+    batched = predictor.predict(texts, batch_size=16)
+    assert [p.label for p in batched] == [p.label for p in one_by_one]
+    assert max(abs(a.score - b.score) for a, b in zip(batched, one_by_one)) < 0.05
+
+
+def test_threads_share_one_predictor(artifact):
+    predictor = Predictor(artifact)
+    texts = [("my day " + "so " * (i % 11) + ("happy" if i % 3 else "sad")) for i in range(64)]
+    expected = predictor.predict(texts, batch_size=8)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: predictor.predict(texts, batch_size=8), range(16)))
+    assert all(result == expected for result in results)
+
+
+def test_single_string_is_a_clear_type_error(artifact):
+    with pytest.raises(TypeError, match="list of texts"):
+        Predictor(artifact).predict("just one text")
+
+
+def test_folder_without_manifest(tmp_path):
+    with pytest.raises(ArtifactError, match="kdedge.json is missing"):
+        Predictor(tmp_path)
