@@ -64,6 +64,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
 
     # bad data or an unloadable teacher fail here, before anything is printed or trained
     data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    torch.manual_seed(recipe.teacher.seed)  # a new classification head is initialised at load time
     teacher = load_teacher(recipe.teacher.name, data.labels)
     if recipe.teacher.finetune == "never" and not teacher.head_trained:
         raise ConfigError(

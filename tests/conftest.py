@@ -80,7 +80,7 @@ def tiny_recipe(teacher_dir: Path, data_path: Path, **sections):
 
     values = {
         "name": "tiny",
-        "teacher": {"name": str(teacher_dir), "epochs": 6, "learning_rate": 1e-3, "batch_size": 32},
+        "teacher": {"name": str(teacher_dir), "epochs": 10, "learning_rate": 2e-3, "batch_size": 32},
         "data": {"source": str(data_path), "text_column": "review", "label_column": "stars", "max_length": 32,
                  "train_size": 300, "dev_size": 150, "test_size": 150},
         "student": {"target": None, "max_params": 12000, "dropout": 0.1},

@@ -13,8 +13,9 @@ def tiny_args(teacher_dir, csv_path, tmp_path, *extra):
         "--text-column", "review", "--label-column", "stars",
         "--output", str(tmp_path / "artifact"), "--run-dir", str(tmp_path / "run"),
         "--set", "student.target=null", "--set", "student.max_params=12000",
-        "--set", "teacher.epochs=6", "--set", "teacher.learning_rate=1e-3",
-        "--set", "data.max_length=32", "--set", "distill.epochs=2", *extra,
+        "--set", "teacher.epochs=10", "--set", "teacher.learning_rate=2e-3",
+        "--set", "data.max_length=32", "--set", "data.test_size=300",
+        "--set", "distill.epochs=6", *extra,
     ]
 
 

@@ -39,8 +39,9 @@ def test_artifact_folder_and_manifest(compressed):
 def test_models_learn_the_task(compressed):
     _, result, _ = compressed
     metrics = result.manifest["metrics"]
-    assert metrics["teacher"]["accuracy"] > 0.5  # three balanced classes: chance is 1/3
-    assert metrics["student_onnx_int8"]["accuracy"] > 0.45
+    # three balanced classes: chance is 1/3; the keyword task is easy for a trained model
+    assert metrics["teacher"]["accuracy"] > 0.9
+    assert metrics["student_onnx_int8"]["accuracy"] > 0.8
 
 
 def test_student_size_follows_the_budget(compressed):
