@@ -20,6 +20,7 @@ EMBEDDING_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 300)
 HIDDEN_GRID = tuple(range(16, 256, 8)) + tuple(range(256, 1025, 32))
 MIN_VOCAB = 258  # padding, unknown and 256 tokens: below this a tokenizer's ids mostly collapse
 WANTED_COVERAGE = 0.97
+MIN_WIDTH = 64  # narrower Transformers lose more than they gain from the extra tokens or layers
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ def solve_bilstm_shape(
     vocab_size: int | None = None,
     teacher_params: int | None = None,
 ) -> BiLSTMShape:
-    """`coverage[k]`: share of token occurrences covered by the k most frequent tokens (vocabulary.coverage_curve)."""
+    """`coverage[k]`: share of token occurrences covered by the k most frequent tokens (vocabulary.coverage_curve);
+    the vocabulary also holds two rows for padding and unknown."""
     used = len(coverage) - 1  # distinct tokens in the data, padding and unknown excluded
     max_vocab = used + 2
     widths = (embedding_dim,) if embedding_dim else EMBEDDING_GRID
@@ -61,7 +63,7 @@ def solve_bilstm_shape(
             if v < min(MIN_VOCAB, max_vocab):
                 continue
             params = fixed + v * e
-            if abs(params - budget) > TOLERANCE * budget:
+            if not _within(params, budget):
                 continue
             covered = float(coverage[min(v - 2, used)])
             score = (round(min(covered, WANTED_COVERAGE), 3), -abs(np.log(h / e / 1.5)), e)
@@ -86,6 +88,11 @@ def solve_bilstm_shape(
     return BiLSTMShape(best.embedding_dim, best.hidden_size, best.vocab_size, best.params, best.coverage, reason)
 
 
+def _within(params: int, budget: int) -> bool:
+    """Both the parameter count and the compression ratio within ±10% of their targets."""
+    return budget / (1 + TOLERANCE) <= params <= budget * (1 + TOLERANCE)
+
+
 def _hidden_options(grid: tuple[int, ...], e: int, budget: int, max_vocab: int, labels: int, explicit: bool) -> list[int]:
     """Grid widths about 1-4x the embedding width, plus the width that fills the budget exactly when
     the whole vocabulary fits (small data), which a coarse grid can step over."""
@@ -97,3 +104,92 @@ def _hidden_options(grid: tuple[int, ...], e: int, budget: int, max_vocab: int, 
         if exact >= 8:
             options.append(exact)
     return options
+
+
+@dataclass(frozen=True)
+class TransformerShape:
+    num_layers: int
+    num_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    params: int
+    coverage: float
+    reason: str
+
+    @property
+    def hidden_size(self) -> int:
+        return self.num_heads * self.head_dim
+
+
+def solve_transformer_shape(
+    budget: int,
+    coverage: np.ndarray,
+    teacher_config,
+    num_labels: int,
+    max_position: int,
+    num_layers: int | None = None,
+    num_heads: int | None = None,
+    hidden_size: int | None = None,
+    intermediate_size: int | None = None,
+    vocab_size: int | None = None,
+    teacher_params: int | None = None,
+    reserved_tokens: int = 2,
+) -> TransformerShape:
+    """A sub-shape of the teacher (fewer layers, heads, head dims, FFN neurons, tokens) near `budget`.
+
+    Preference: ≥97% token coverage, then a width of at least 64, then whole heads (the teacher's
+    head dimension), then the largest Transformer body (parameters outside the embeddings), then
+    depth (small students gain more from depth than width: Turc et al. 2019).
+    """
+    from kdedge.students.transformer import TransformerConfig
+
+    used = len(coverage) - 1  # distinct ordinary tokens in the data; `reserved_tokens` special rows come on top
+    max_vocab = used + reserved_tokens
+    teacher_heads = teacher_config.num_attention_heads
+    teacher_head_dim = teacher_config.hidden_size // teacher_heads
+    layer_options = [num_layers] if num_layers else range(1, teacher_config.num_hidden_layers + 1)
+    head_options = [num_heads] if num_heads else range(1, teacher_heads + 1)
+    candidates = []
+    for layers in layer_options:
+        for heads in head_options:
+            if hidden_size:
+                dims = [hidden_size // heads] if hidden_size % heads == 0 else []
+            else:
+                dims = sorted({teacher_head_dim, 3 * teacher_head_dim // 4, teacher_head_dim // 2, teacher_head_dim // 4})
+            for head_dim in (d for d in dims if 4 <= d <= teacher_head_dim):
+                width = heads * head_dim
+                ratios = [intermediate_size] if intermediate_size else [width * r for r in (1, 2, 3, 4)]
+                for inner in (i for i in ratios if i <= teacher_config.intermediate_size):
+                    shape = TransformerConfig(0, width, layers, heads, inner, num_labels, max_position)
+                    fixed = shape.params
+                    v = vocab_size or min(max_vocab, (budget - fixed) // width)
+                    if v < min(MIN_VOCAB, max_vocab):
+                        continue
+                    params = fixed + v * width
+                    if not _within(params, budget):
+                        continue
+                    covered = float(coverage[max(0, min(v - reserved_tokens, used))])
+                    body = fixed - (max_position + 2) * width
+                    closeness = -int(abs(params - budget) / budget / 0.03)  # in 3% steps
+                    score = (round(min(covered, WANTED_COVERAGE), 3), closeness, width >= MIN_WIDTH,
+                             head_dim == teacher_head_dim, round(np.log(body) * 10), layers)
+                    candidates.append((score, TransformerShape(layers, heads, head_dim, inner, int(v), int(params),
+                                                               covered, "")))
+    if not candidates:
+        smallest = TransformerConfig(min(MIN_VOCAB, max_vocab), 4, 1, 1, 4, num_labels, max_position).params
+        largest = TransformerConfig(max_vocab, teacher_config.hidden_size, teacher_config.num_hidden_layers,
+                                    teacher_heads, teacher_config.intermediate_size, num_labels, max_position).params
+        hint = (f"reachable targets for this teacher and data run from {teacher_params / largest:.3g}x to "
+                f"{teacher_params / smallest:.3g}x" if teacher_params else
+                f"reachable sizes run from {smallest:,} to {largest:,} parameters")
+        raise ConfigError(f"no Transformer student has about {budget:,} parameters (±{TOLERANCE:.0%})", hint=hint)
+    _, best = max(candidates, key=lambda item: item[0])
+    reason = (
+        f"{best.num_layers} of {teacher_config.num_hidden_layers} layers, {best.num_heads} of {teacher_heads} heads "
+        f"x {best.head_dim} dims (hidden {best.hidden_size}), FFN {best.intermediate_size}; "
+        f"{best.vocab_size:,} tokens keep {best.coverage:.1%} of token occurrences; {best.params:,} parameters "
+        f"({(best.params - budget) / budget:+.1%} of the {budget:,} budget)"
+    )
+    return TransformerShape(best.num_layers, best.num_heads, best.head_dim, best.intermediate_size, best.vocab_size,
+                            best.params, best.coverage, reason)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from kdedge.errors import ConfigError
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.students.transformer import TransformerClassifier, TransformerConfig
 
 STUDENTS = {
     "bilstm": (BiLSTMConfig, BiLSTMClassifier),
+    "transformer": (TransformerConfig, TransformerClassifier),
 }
 
 

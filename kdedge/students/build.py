@@ -1,0 +1,106 @@
+"""Build an untrained student of the recipe's kind and size, initialised from the teacher.
+
+Returns the student together with the tokenizer it reads: the teacher's own for the BiLSTM (its
+lookup table maps teacher ids to its rows), a trimmed copy for the Transformer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from kdedge_runtime.encoding import TextEncoder
+from tokenizers import Tokenizer
+
+from kdedge.data import TaskData
+from kdedge.errors import ConfigError
+from kdedge.extract import extract_transformer, init_bilstm_embeddings, select_structure
+from kdedge.importance import importance_scores
+from kdedge.progress import Reporter
+from kdedge.recipe import StudentConfig, parse_target
+from kdedge.sizing import budget_for, solve_bilstm_shape, solve_transformer_shape
+from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.students.transformer import SUPPORTED_MODEL_TYPES, TransformerClassifier, TransformerConfig
+from kdedge.teacher import Teacher
+from kdedge.tokenizer_trim import special_ids, trim_tokenizer
+from kdedge.vocabulary import coverage_curve, token_counts, trim_vocabulary
+
+
+@dataclass
+class BuiltStudent:
+    model: torch.nn.Module
+    tokenizer: Tokenizer
+    pad_token_id: int
+    shape: str  # the chosen shape and why, for people
+
+
+def build_student(
+    teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig, reporter: Reporter
+) -> BuiltStudent:
+    teacher_vocab = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True),
+                        teacher.model.get_input_embeddings().num_embeddings)
+    counts = token_counts(encoder.encode(data.transfer), teacher_vocab)
+    budget = budget_for(teacher.params, parse_target(spec.target) if spec.target else None, spec.max_params)
+    torch.manual_seed(spec.seed)
+    if spec.kind == "bilstm":
+        return _bilstm(teacher, counts, teacher_vocab, budget, len(data.labels), spec, reporter)
+    return _transformer(teacher, encoder, data, counts, budget, spec, reporter)
+
+
+def _bilstm(teacher, counts, teacher_vocab, budget, num_labels, spec, reporter) -> BuiltStudent:
+    unk_id = teacher.hf_tokenizer.unk_token_id
+    exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
+    shape = solve_bilstm_shape(
+        budget, coverage_curve(counts, exclude), num_labels, teacher_vocab,
+        spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
+    )
+    trim = trim_vocabulary(counts, shape.vocab_size, teacher.pad_token_id, unk_id)
+    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, teacher_vocab, spec.dropout)
+    student = BiLSTMClassifier(config, torch.from_numpy(trim.token_map))
+    if spec.resolved_init == "pca":
+        weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
+        init_bilstm_embeddings(student, weights, trim, unk_id)
+    return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)
+
+
+def _transformer(teacher, encoder, data, counts, budget, spec, reporter) -> BuiltStudent:
+    teacher_config = teacher.model.config
+    if teacher_config.model_type not in SUPPORTED_MODEL_TYPES:
+        raise ConfigError(
+            f"a Transformer student cannot yet be extracted from a {teacher_config.model_type!r} teacher",
+            hint=f"supported teacher architectures: {', '.join(SUPPORTED_MODEL_TYPES)} (BERT, MiniLM); "
+                 "or use --student bilstm",
+        )
+    specials = sorted(set(special_ids(teacher.tokenizer)) | {teacher.pad_token_id})  # always kept
+    max_length = encoder.max_length
+    shape = solve_transformer_shape(
+        budget, coverage_curve(counts, tuple(specials)), teacher_config,
+        len(data.labels), max_length, spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
+        spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials),
+    )
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    frequent = [int(i) for i in order if counts[i] > 0 and i not in specials][: shape.vocab_size - len(specials)]
+    trimmed = trim_tokenizer(teacher.tokenizer, np.array(frequent), teacher.pad_token_id)
+    config = TransformerConfig(
+        vocab_size=trimmed.vocab_size, hidden_size=shape.hidden_size, num_layers=shape.num_layers,
+        num_heads=shape.num_heads, intermediate_size=shape.intermediate_size, num_labels=len(data.labels),
+        max_position=max_length, type_vocab_size=min(2, getattr(teacher_config, "type_vocab_size", 2)),
+        base_config={**teacher_config.to_dict(), "hidden_dropout_prob": spec.dropout,
+                     "attention_probs_dropout_prob": spec.dropout},
+    )
+    method = spec.resolved_init
+    if method == "random":
+        student = TransformerClassifier(config)
+    else:
+        importance = None
+        if method == "etd-impt":
+            sample = data.transfer[: spec.importance_samples]
+            importance = importance_scores(teacher.model, encoder, sample, reporter=reporter)
+        selection = select_structure(
+            teacher_config, shape.num_layers, shape.num_heads, shape.head_dim, shape.intermediate_size,
+            shape.hidden_size, method, importance, seed=spec.seed,
+        )
+        student = extract_transformer(teacher.model, config, selection, trimmed.teacher_ids)
+        reporter.note(f"{method}: kept teacher layers {', '.join(str(i + 1) for i in selection.layers)}")
+    return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason)
