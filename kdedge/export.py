@@ -55,3 +55,32 @@ def check_agreement(reference: np.ndarray, quantized: np.ndarray, minimum: float
             hint="no artifact was written; set export.quantize=none or lower export.min_agreement",
         )
     return agreement
+
+
+FUSED_OPERATORS = ("EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu", "Gelu", "FastGelu",
+                   "LayerNormalization")
+
+
+def fuse_transformer(path: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """Fuse attention, LayerNorm and GELU subgraphs with onnxruntime's transformer optimizer, in place.
+
+    Returns how many nodes of each fused kind the graph now has.
+    """
+    import logging
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    logger = logging.getLogger("onnxruntime.transformers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        optimized = optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                                   opt_level=0)
+        optimized.save_model_to_file(str(path))
+    finally:
+        logger.setLevel(level)
+    counts: dict[str, int] = {}
+    for node in optimized.model.graph.node:
+        if node.op_type in FUSED_OPERATORS:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts

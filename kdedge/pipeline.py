@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from kdedge_runtime import Predictor
 from kdedge_runtime.encoding import TextEncoder
+from tokenizers import Tokenizer
 
 from kdedge import __version__
 from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
@@ -26,20 +27,17 @@ from kdedge.batching import padded
 from kdedge.data import TaskData, load_task_data
 from kdedge.distill import distill
 from kdedge.errors import ConfigError
-from kdedge.export import check_agreement, check_logit_parity, export_onnx
-from kdedge.extract import init_bilstm_embeddings
+from kdedge.export import check_agreement, check_logit_parity, export_onnx, fuse_transformer
 from kdedge.finetune import finetune_teacher
 from kdedge.labelling import cached_logits, model_logits
 from kdedge.latency import median_ms, torch_runner
 from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
 from kdedge.quantize import quantize_dynamic_int8
-from kdedge.recipe import Recipe, parse_target
-from kdedge.sizing import budget_for, solve_bilstm_shape
+from kdedge.recipe import Recipe
 from kdedge.students import student_classes
-from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.students.build import build_student
 from kdedge.teacher import Teacher, count_params, folder_fingerprint, load_teacher, quiet_transformers
-from kdedge.vocabulary import coverage_curve, token_counts, trim_vocabulary
 
 TASK = "sequence-classification"
 LATENCY_BATCH = 32
@@ -95,20 +93,29 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     teacher_metrics = classification_metrics(data.test.labels, labelled["test"].argmax(axis=1))
     reporter.note(f"teacher test accuracy {teacher_metrics['accuracy']:.4f}, macro-F1 {teacher_metrics['macro_f1']:.4f}")
 
-    student, shape_reason, history = _prepare_student(
-        teacher, encoder, data, labelled["transfer"], recipe, run_dir, _key(logits_key, recipe.to_dict()["student"],
-        recipe.to_dict()["distill"]), reporter,
+    student_key = _key(logits_key, recipe.to_dict()["student"], recipe.to_dict()["distill"])
+    student, student_tokenizer, student_pad, shape_reason, history = _prepare_student(
+        teacher, encoder, data, labelled["transfer"], recipe, run_dir, student_key, reporter
     )
-    student_logits = model_logits(student, encoder, data.test.texts, batch_size=256)
+    student_encoder = TextEncoder(student_tokenizer, recipe.data.max_length, student_pad)
+    student_logits = model_logits(student, student_encoder, data.test.texts, batch_size=256)
     student_metrics = classification_metrics(data.test.labels, student_logits.argmax(axis=1))
     reporter.note(f"student test accuracy {student_metrics['accuracy']:.4f}, macro-F1 {student_metrics['macro_f1']:.4f}")
 
     reporter.step("exporting to ONNX, quantizing, checking parity")
     with staged_artifact(output) as staging:
-        teacher.tokenizer.save(str(staging / TOKENIZER_FILE))
-        sample = padded(encoder, encoder.encode(data.test.texts[:2] or ["sample"]))
+        student_tokenizer.save(str(staging / TOKENIZER_FILE))
+        sample = padded(student_encoder, student_encoder.encode(data.test.texts[:2] or ["sample"]))
         export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample)
-        base = _manifest_base(recipe, data, teacher, student, encoder)
+        fusion = None
+        if recipe.student.kind == "transformer":
+            fusion = fuse_transformer(staging / MODEL_FILE, student.config.num_heads, student.config.hidden_size)
+            reporter.note("fused: " + (", ".join(f"{n} {op}" for op, n in fusion.items() if n) or "nothing"))
+            if not any(fusion.values()):
+                reporter.note("[yellow]warning:[/] onnxruntime fused no attention or LayerNorm nodes")
+        base = _manifest_base(recipe, data, teacher, student, student_encoder)
+        if fusion is not None:
+            base["fusion"] = fusion
         write_manifest(staging, base)
         fp32 = Predictor(staging, threads=os.cpu_count())
         fp32_logits = fp32.logits(data.test.texts)
@@ -130,12 +137,65 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
             disk["student_onnx_int8"] = (staging / "model.int8.onnx").stat().st_size
             os.replace(staging / "model.int8.onnx", staging / MODEL_FILE)
             variant, chosen = "int8-dynamic", Predictor(staging, threads=os.cpu_count())
-        latency = _quick_latency(teacher, chosen, encoder, data, reporter)
+        latency = _quick_latency(teacher, encoder, chosen, student_encoder, data, reporter)
         manifest = seal(staging, {**base, "variant": variant, "metrics": metrics, "parity": parity,
                                   "latency_ms_batch32": latency, "disk_bytes": disk,
                                   "training": {"shape": shape_reason, "history": history}})
     reporter.step(f"artifact written to [bold]{output}[/]")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
+
+
+def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
+    """Extract an undistilled student from the (fine-tuned) teacher and save it with `save_pretrained`.
+
+    Writes a Hugging Face model folder for a Transformer student (config, weights, tokenizer), or the
+    state dict and config of a BiLSTM; returns a summary.
+    """
+    reporter = reporter or Reporter(quiet=True)
+    output, run_dir = Path(output), Path(run_dir)
+    if output.exists() and any(output.iterdir()):
+        raise ConfigError(f"output folder {output} is not empty", hint="choose a new -o/--output folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    torch.manual_seed(recipe.teacher.seed)
+    teacher = load_teacher(recipe.teacher.name, data.labels)
+    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    teacher, _ = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    built = build_student(teacher, encoder, data, recipe.student, reporter)
+    params = count_params(built.model)
+    reporter.step(f"{recipe.student.kind} student, init {recipe.student.resolved_init}: {params:,} parameters, "
+                  f"{teacher.params / params:.1f}x fewer than the teacher")
+    reporter.note(built.shape)
+    partial = output.parent / f".{output.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    if recipe.student.kind == "transformer":
+        _save_hf_student(built, teacher, data.labels, partial)
+    else:
+        torch.save(built.model.state_dict(), partial / "student.pt")
+        built.tokenizer.save(str(partial / TOKENIZER_FILE))
+    summary = {"kind": recipe.student.kind, "init": recipe.student.resolved_init, "params": params,
+               "teacher_params": teacher.params, "compression": teacher.params / params, "shape": built.shape,
+               "config": built.model.config.to_dict()}
+    (partial / "kdedge-student.json").write_text(json.dumps(summary, indent=2))
+    if output.exists():
+        output.rmdir()
+    os.replace(partial, output)
+    return summary
+
+
+def _save_hf_student(built, teacher: Teacher, labels: tuple[str, ...], folder: Path) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    model = built.model.model
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    special = {name: getattr(teacher.hf_tokenizer, name) for name in
+               ("unk_token", "pad_token", "cls_token", "sep_token", "mask_token", "bos_token", "eos_token")
+               if getattr(teacher.hf_tokenizer, name, None)}
+    with quiet_transformers():
+        model.save_pretrained(folder)
+        PreTrainedTokenizerFast(tokenizer_object=built.tokenizer, **special).save_pretrained(folder)
 
 
 def _prepare_teacher(
@@ -176,8 +236,9 @@ def _prepare_student(
     run_dir: Path,
     key: str,
     reporter: Reporter,
-) -> tuple[BiLSTMClassifier, str, list[dict]]:
-    stage_dir = run_dir / "student"
+) -> tuple[torch.nn.Module, Tokenizer, int, str, list[dict]]:
+    """Build (sized, initialised from the teacher) and distil a student, or reuse the one in the run directory."""
+    stage_dir = run_dir / f"student-{recipe.student.kind}"
     config_class, model_class = student_classes(recipe.student.kind)
     if _stage_key(stage_dir) == key:
         saved = json.loads((stage_dir / "stage.json").read_text())
@@ -185,49 +246,42 @@ def _prepare_student(
         student.load_state_dict(torch.load(stage_dir / "student.pt", weights_only=True))
         student.eval()
         reporter.step(f"student: reusing the trained {recipe.student.kind} in {stage_dir}")
-        return student, saved["shape"], saved["history"]
+        tokenizer = Tokenizer.from_file(str(stage_dir / TOKENIZER_FILE))
+        return student, tokenizer, saved["pad_token_id"], saved["shape"], saved["history"]
 
-    spec = recipe.student
-    teacher_vocab = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True),
-                        teacher.model.get_input_embeddings().num_embeddings)
-    counts = token_counts(encoder.encode(data.transfer), teacher_vocab)
-    unk_id = teacher.hf_tokenizer.unk_token_id
-    exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
-    budget = budget_for(teacher.params, parse_target(spec.target) if spec.target else None, spec.max_params)
-    shape = solve_bilstm_shape(
-        budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
-        spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
-    )
-    trim = trim_vocabulary(counts, shape.vocab_size, teacher.pad_token_id, unk_id)
-    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, len(data.labels), teacher_vocab, spec.dropout)
-    student = model_class(config, torch.from_numpy(trim.token_map))
-    reporter.step(f"student {spec.kind}: {count_params(student):,} parameters, "
-                  f"{teacher.params / count_params(student):.1f}x fewer than the teacher")
-    reporter.note(shape.reason)
-    if spec.init == "pca":
-        weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
-        init_bilstm_embeddings(student, weights, trim, unk_id)
-        reporter.note(f"embeddings initialised by PCA of the teacher's {weights.shape[1]}-d embeddings")
-    result = distill(student, encoder, data.transfer, transfer_logits, data.dev, recipe.distill, reporter)
+    built = build_student(teacher, encoder, data, recipe.student, reporter)
+    student = built.model
+    reporter.step(f"student {recipe.student.kind}: {count_params(student):,} parameters, "
+                  f"{teacher.params / count_params(student):.1f}x fewer than the teacher "
+                  f"(init {recipe.student.resolved_init})")
+    reporter.note(built.shape)
+    student_encoder = TextEncoder(built.tokenizer, encoder.max_length, built.pad_token_id)
+    result = distill(student, student_encoder, data.transfer, transfer_logits, data.dev, recipe.distill, reporter)
     reporter.note(f"best dev accuracy {result.best_dev_accuracy:.4f} at step {result.best_step} of {result.steps}")
 
-    partial = run_dir / "student.partial"
+    partial = run_dir / f"student-{recipe.student.kind}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     torch.save(student.state_dict(), partial / "student.pt")
+    built.tokenizer.save(str(partial / TOKENIZER_FILE))
     (partial / "stage.json").write_text(json.dumps(
-        {"key": key, "config": config.to_dict(), "shape": shape.reason, "history": result.history}, indent=2))
+        {"key": key, "config": student.config.to_dict(), "pad_token_id": built.pad_token_id, "shape": built.shape,
+         "history": result.history}, indent=2))
     shutil.rmtree(stage_dir, ignore_errors=True)
     os.replace(partial, stage_dir)
-    return student, shape.reason, result.history
+    return student, built.tokenizer, built.pad_token_id, built.shape, result.history
 
 
-def _quick_latency(teacher: Teacher, student: Predictor, encoder: TextEncoder, data: TaskData, reporter: Reporter) -> dict:
+def _quick_latency(
+    teacher: Teacher, encoder: TextEncoder, student: Predictor, student_encoder: TextEncoder, data: TaskData,
+    reporter: Reporter,
+) -> dict:
     """Teacher (PyTorch fp32) vs the chosen student (ONNX) on one batch of test texts, same machine, same run."""
     texts = (data.test.texts * (LATENCY_BATCH // max(len(data.test.texts), 1) + 1))[:LATENCY_BATCH]
     input_ids, attention_mask = padded(encoder, encoder.encode(texts))
+    student_ids, student_mask = student_encoder.pad(student_encoder.encode(texts))
     teacher_ms = median_ms(torch_runner(teacher.model, input_ids, attention_mask))
-    student_ms = median_ms(lambda: student.run(input_ids.numpy(), attention_mask.numpy()), repeats=20, warmup=3)
+    student_ms = median_ms(lambda: student.run(student_ids, student_mask), repeats=20, warmup=3)
     reporter.note(f"batch {LATENCY_BATCH} x {input_ids.shape[1]} tokens: teacher {teacher_ms:.1f} ms, "
                   f"student {student_ms:.2f} ms ({teacher_ms / student_ms:.0f}x faster)")
     return {"batch_size": LATENCY_BATCH, "seq_len": int(input_ids.shape[1]), "teacher_torch_fp32": teacher_ms,

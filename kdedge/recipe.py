@@ -63,22 +63,40 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """The student's kind and size.
+    """The student's kind, size and initialisation.
 
     `target` is the compression ratio (teacher parameters / student parameters, embeddings counted),
-    written `30x` or `30`; `max_params` caps the size instead. Explicit `embedding_dim`,
-    `hidden_size` and `vocab_size` override the solver. `init: pca` starts the embedding table from the
-    teacher's own embeddings reduced to the student's width; `random` is the baseline.
+    written `30x` or `30`; `max_params` caps the size instead. Explicit sizes override the solver:
+    `embedding_dim` (BiLSTM), `hidden_size` (LSTM units per direction, or the Transformer's width),
+    `layers`, `heads`, `intermediate_size` (Transformer) and `vocab_size`.
+
+    `init`: `pca` (BiLSTM: embeddings from a PCA of the teacher's), `etd-impt` / `etd-rand`
+    (Transformer: extracted from the teacher by importance / uniformly and at random), `random`
+    (the baseline), or `auto`: pca for a BiLSTM, etd-impt for a Transformer.
     """
 
-    kind: Literal["bilstm"] = "bilstm"
+    kind: Literal["bilstm", "transformer"] = "bilstm"
     target: str | None = "30x"
     max_params: int | None = None
+    init: Literal["auto", "pca", "etd-impt", "etd-rand", "random"] = "auto"
     embedding_dim: int | None = None
     hidden_size: int | None = None
     vocab_size: int | None = None
-    init: Literal["pca", "random"] = "pca"
+    layers: int | None = None
+    heads: int | None = None
+    intermediate_size: int | None = None
+    importance_samples: int = 512
     dropout: float = 0.2
+    seed: int = 0
+
+    @property
+    def resolved_init(self) -> str:
+        if self.init != "auto":
+            return self.init
+        return "pca" if self.kind == "bilstm" else "etd-impt"
+
+
+INITS = {"bilstm": ("auto", "pca", "random"), "transformer": ("auto", "etd-impt", "etd-rand", "random")}
 
 
 @dataclass(frozen=True)
@@ -303,6 +321,11 @@ def _validate(recipe: Recipe) -> None:
         raise ConfigError("recipe key 'student.dropout' must be in [0, 1)")
     if recipe.student.target is not None:
         parse_target(recipe.student.target)
+    if recipe.student.init not in INITS[recipe.student.kind]:
+        raise ConfigError(
+            f"student.init {recipe.student.init!r} does not apply to a {recipe.student.kind} student",
+            hint=f"choose one of: {', '.join(INITS[recipe.student.kind])}",
+        )
     if recipe.student.target is None and recipe.student.max_params is None:
         raise ConfigError("the recipe sets neither student.target nor student.max_params", hint="set one, e.g. target: 30x")
     if recipe.distill.soft_weight < 0 or recipe.distill.hard_weight < 0 or (

@@ -15,7 +15,10 @@ def tiny_args(teacher_dir, csv_path, tmp_path, *extra):
         "--set", "student.target=null", "--set", "student.max_params=12000",
         "--set", "teacher.epochs=10", "--set", "teacher.learning_rate=2e-3",
         "--set", "data.max_length=32", "--set", "data.test_size=300",
-        "--set", "distill.epochs=6", *extra,
+        "--set", "distill.epochs=6",
+        # this checks the command's wiring; the 99% INT8 gate is tested in test_pipeline and test_export,
+        # and a 12k-parameter LSTM's INT8 copy may disagree on a few of these 300 rows
+        "--set", "export.min_agreement=0.95", *extra,
     ]
 
 
@@ -77,3 +80,28 @@ def test_help_explains_compress():
     result = runner.invoke(app, ["compress", "--help"])
     assert result.exit_code == 0
     assert "--target" in result.output and "--set" in result.output
+
+
+def test_extract_writes_a_hugging_face_model(tiny_teacher_dir, tiny_csv, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    args = ["extract", str(tiny_teacher_dir), "-o", str(tmp_path / "student"), "--target", "3x",
+            "--init", "etd-impt", "--data", str(tiny_csv), "--text-column", "review", "--label-column", "stars",
+            "--run-dir", str(tmp_path / "run"), "--set", "teacher.epochs=2", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "student" / "kdedge-student.json").read_text())
+    assert abs(summary["compression"] - 3) <= 0.3
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "student").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "student")
+    batch = tokenizer(["the movie was great"], return_tensors="pt")
+    with torch.no_grad():
+        assert model(**batch).logits.shape == (1, 3)
+    assert model.config.num_hidden_layers <= 2
+
+
+def test_init_that_does_not_fit_the_student_kind(tmp_path):
+    result = runner.invoke(app, ["compress", "--student", "bilstm", "--init", "etd-impt", "-o", str(tmp_path / "a")])
+    assert result.exit_code == 2
+    assert "does not apply" in one_error_line(result)

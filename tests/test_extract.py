@@ -31,3 +31,75 @@ def test_student_rows_come_from_the_kept_teacher_tokens():
     assert np.all(weights[0] == 0)
     expected = pca_embeddings(teacher_table, np.concatenate([[1], trim.kept_ids]), 4)
     assert np.allclose(weights[1:], expected)
+
+
+# --- Transformer extraction ----------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from kdedge.extract import extract_transformer, select_structure  # noqa: E402
+from kdedge.importance import importance_scores  # noqa: E402
+from kdedge.students.transformer import TransformerConfig  # noqa: E402
+from kdedge.teacher import count_params, load_teacher  # noqa: E402
+from kdedge_runtime.encoding import TextEncoder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def teacher_and_scores(tiny_teacher_dir):
+    from conftest import sentiment_rows
+
+    torch.manual_seed(0)
+    teacher = load_teacher(str(tiny_teacher_dir), ("negative", "neutral", "positive"))
+    # the student computes attention eagerly; the teacher must too for a bit-for-bit comparison
+    teacher.model.config._attn_implementation = "eager"
+    encoder = TextEncoder(teacher.tokenizer, 32, teacher.pad_token_id)
+    texts = [t for t, _ in sentiment_rows(48, 7)]
+    return teacher, encoder, texts, importance_scores(teacher.model, encoder, texts)
+
+
+def student_config(teacher, layers, heads, head_dim, inner, vocab):
+    return TransformerConfig(vocab, heads * head_dim, layers, heads, inner, 3, 32,
+                             base_config=teacher.model.config.to_dict())
+
+
+@pytest.mark.parametrize("method", ["etd-impt", "etd-rand"])
+def test_full_size_extraction_reproduces_the_teacher_exactly(teacher_and_scores, method):
+    teacher, encoder, texts, scores = teacher_and_scores
+    c = teacher.model.config
+    selection = select_structure(c, c.num_hidden_layers, c.num_attention_heads, c.hidden_size // c.num_attention_heads,
+                                 c.intermediate_size, c.hidden_size, method, scores)
+    config = student_config(teacher, c.num_hidden_layers, c.num_attention_heads,
+                            c.hidden_size // c.num_attention_heads, c.intermediate_size, c.vocab_size)
+    student = extract_transformer(teacher.model, config, selection, np.arange(c.vocab_size))
+    ids, mask = (torch.from_numpy(a) for a in encoder.pad(encoder.encode(texts[:12])))
+    with torch.no_grad():
+        assert torch.equal(student(ids, mask), teacher.model(input_ids=ids, attention_mask=mask).logits)
+
+
+def test_extracted_shapes(teacher_and_scores):
+    teacher, _, _, scores = teacher_and_scores
+    c = teacher.model.config
+    selection = select_structure(c, 1, 1, 16, 40, 16, "etd-impt", scores)
+    assert len(selection.layers) == 1 and len(selection.heads[0]) == 1
+    assert len(selection.query_key_dims[0]) == len(selection.value_dims[0]) == 16
+    assert len(selection.ffn[0]) == 40 and len(selection.hidden) == 16
+    # ETD-Impt keeps the most important units
+    assert selection.layers == [int(np.argmax(scores.layers))]
+    assert selection.heads[0] == [int(np.argmax(scores.heads[selection.layers[0]]))]
+    config = student_config(teacher, 1, 1, 16, 40, 50)
+    student = extract_transformer(teacher.model, config, selection, np.arange(50))
+    assert count_params(student) == config.params
+    layer = student.model.bert.encoder.layer[0]
+    assert tuple(layer.attention.self.query.weight.shape) == (16, 16)
+    assert tuple(layer.intermediate.dense.weight.shape) == (40, 16)
+    teacher_word = teacher.model.bert.embeddings.word_embeddings.weight
+    assert torch.equal(student.model.bert.embeddings.word_embeddings.weight, teacher_word[:50][:, selection.hidden])
+
+
+def test_etd_rand_is_seeded_and_uniform_in_depth(teacher_and_scores):
+    teacher, _, _, _ = teacher_and_scores
+    c = teacher.model.config
+    first = select_structure(c, 1, 1, 16, 40, 16, "etd-rand", seed=3)
+    assert first == select_structure(c, 1, 1, 16, 40, 16, "etd-rand", seed=3)
+    assert first != select_structure(c, 1, 1, 16, 40, 16, "etd-rand", seed=4)
+    assert first.layers == [c.num_hidden_layers - 1]

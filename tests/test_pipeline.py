@@ -64,10 +64,10 @@ def test_runtime_predictions_equal_the_reported_metrics(compressed):
 def test_second_run_reuses_every_stage(compressed, tiny_teacher_dir, tiny_csv):
     recipe, first, root = compressed
     teacher_stamp = (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns
-    student_stamp = (root / "run" / "student" / "student.pt").stat().st_mtime_ns
+    student_stamp = (root / "run" / "student-bilstm" / "student.pt").stat().st_mtime_ns
     again = compress(recipe, root / "artifact", root / "run")
     assert (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns == teacher_stamp
-    assert (root / "run" / "student" / "student.pt").stat().st_mtime_ns == student_stamp
+    assert (root / "run" / "student-bilstm" / "student.pt").stat().st_mtime_ns == student_stamp
     assert again.manifest["metrics"] == first.manifest["metrics"]
 
 
@@ -100,3 +100,17 @@ def test_output_that_is_not_an_artifact_is_left_alone(tiny_teacher_dir, tiny_csv
     with pytest.raises(ConfigError, match="not a kdedge artifact"):
         compress(tiny_recipe(tiny_teacher_dir, tiny_csv), tmp_path / "precious", tmp_path / "run")
     assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+
+
+def test_transformer_student_end_to_end(tiny_teacher_dir, tiny_csv, tmp_path):
+    recipe = tiny_recipe(tiny_teacher_dir, tiny_csv,
+                         student={"kind": "transformer", "init": "etd-impt", "target": "3x", "max_params": None})
+    result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
+    manifest = result.manifest
+    assert abs(manifest["compression"] - 3) <= 0.3
+    layers = manifest["student"]["config"]["num_layers"]
+    assert manifest["fusion"]["Attention"] == layers and manifest["fusion"]["SkipLayerNormalization"] >= 2 * layers
+    assert manifest["metrics"]["student_onnx_int8"]["accuracy"] > 0.8
+    # the artifact ships the student's trimmed tokenizer, and the runtime reads it
+    predictor = Predictor(tmp_path / "artifact")
+    assert predictor.predict(["the movie was wonderful"])[0].label == "positive"

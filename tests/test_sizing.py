@@ -40,3 +40,29 @@ def test_impossible_target_names_the_reachable_range():
     with pytest.raises(ConfigError) as error:
         solve_bilstm_shape(2_000, zipf_coverage(20_000), 3, 30_522, teacher_params=22_700_000)
     assert "reachable targets" in error.value.hint and "x to" in error.value.hint
+
+
+def test_transformer_shape_is_a_sub_shape_within_ten_percent():
+    from transformers import BertConfig
+
+    from kdedge.sizing import solve_transformer_shape
+    from kdedge.students.transformer import TransformerConfig
+
+    teacher = BertConfig()  # bert-base: 12 layers, 12 heads x 64, FFN 3072
+    shape = solve_transformer_shape(3_600_000, zipf_coverage(20_000), teacher, 3, 128)
+    assert abs(shape.params - 3_600_000) <= 360_000
+    assert shape.num_layers <= 12 and shape.num_heads <= 12 and shape.head_dim <= 64
+    assert shape.intermediate_size <= 3072 and shape.hidden_size >= 64
+    config = TransformerConfig(shape.vocab_size, shape.hidden_size, shape.num_layers, shape.num_heads,
+                               shape.intermediate_size, 3, 128)
+    assert config.params == shape.params
+
+
+def test_transformer_impossible_target():
+    from transformers import BertConfig
+
+    from kdedge.sizing import solve_transformer_shape
+
+    with pytest.raises(ConfigError) as error:
+        solve_transformer_shape(1_000, zipf_coverage(20_000), BertConfig(), 3, 128, teacher_params=110_000_000)
+    assert "reachable targets" in error.value.hint
