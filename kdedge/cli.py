@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -144,6 +146,66 @@ def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column,
                      ("label_column", "label"), ("train_size", "null"), ("dev_size", 0.1),
                      ("test_size", 0.1))] + overrides
     return chosen.with_overrides(overrides)
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise KdedgeError(f"cannot read {option} {text!r}", hint=f"write positive integers separated by commas, e.g. {option} 1,8,32")
+    return values
+
+
+@app.command("bench")
+def bench_command(
+    artifacts: Annotated[list[Path], typer.Argument(help="Artifact folders written by kdedge compress.")],
+    against: Annotated[Optional[str], typer.Option(help="Teacher to compare with: alias, folder or hub id; "
+                                                 "bert-base-random is bert-base's shape with random weights.")] = None,
+    batch_sizes: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,8,32,128",
+    seq_lens: Annotated[str, typer.Option(help="Sequence lengths in tokens, comma-separated.")] = "32,128",
+    threads: Annotated[Optional[str], typer.Option(help="Thread counts, comma-separated (default: all cores).")] = None,
+    provider: Annotated[str, typer.Option(help="cpu, or cuda (onnxruntime-gpu and a CUDA device).")] = "cpu",
+    max_seconds: Annotated[float, typer.Option(help="Time cap per model and setting, seconds.")] = 10.0,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: kdedge/bench_schema.json).")] = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Write results as a Markdown table.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw throughput against batch size as a PNG.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Measure batch latency and throughput of artifacts, and of their teacher, side by side in one run.
+
+    With --against, the teacher runs in PyTorch fp32 and exported to ONNX fp32 (fused) and dynamic
+    INT8 (what you would deploy without kdedge); every row shows its speed-up against both.
+    """
+    try:
+        from kdedge.bench import BenchConfig, run_benchmark
+        from kdedge.bench_report import bench_markdown, bench_plot, bench_table
+        from kdedge.progress import Reporter
+
+        for folder in artifacts:
+            if not (folder / "kdedge.json").is_file():
+                raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
+                                  hint="pass folders written by kdedge compress")
+        config = BenchConfig(
+            batch_sizes=_int_list(batch_sizes, "--batch-sizes"), seq_lens=_int_list(seq_lens, "--seq-lens"),
+            threads=_int_list(threads, "--threads") if threads else (os.cpu_count() or 1,), provider=provider,
+            max_seconds=max_seconds,
+        )
+        result = run_benchmark(artifacts, against, config, reporter=Reporter(quiet=quiet))
+        Console().print(bench_table(result))
+        command = "kdedge bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+        if json_path:
+            json_path.write_text(json.dumps({**result.to_dict(), "command": command}, indent=2))
+        if markdown:
+            markdown.write_text(bench_markdown(result, command))
+        if plot:
+            bench_plot(result, plot)
+    except (KdedgeError, KeyboardInterrupt, Exception) as error:
+        if isinstance(error, typer.Exit):
+            raise
+        _fail(error, debug)
 
 
 @app.command("recipes")

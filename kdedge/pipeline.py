@@ -60,40 +60,12 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
 
-    # bad data or an unloadable teacher fail here, before anything is printed or trained
-    data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
-    torch.manual_seed(recipe.teacher.seed)  # a new classification head is initialised at load time
-    teacher = load_teacher(recipe.teacher.name, data.labels)
-    if recipe.teacher.finetune == "never" and not teacher.head_trained:
-        raise ConfigError(
-            f"teacher {recipe.teacher.name!r} has no trained head for labels {', '.join(data.labels)}",
-            hint="set teacher.finetune=auto so that kdedge fine-tunes it on the train split first",
-        )
-    reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
-    for note in data.notes:
-        reporter.note(note)
-    reporter.note(
-        f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
-        f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
-    )
-    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
-    teacher, teacher_key = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
-
-    logits_key = _key(teacher_key, data.fingerprint(), recipe.data.max_length)
-    labelled = {
-        split: cached_logits(
-            run_dir / "teacher_logits" / f"{split}.npy",
-            logits_key,
-            lambda texts=texts, split=split: model_logits(
-                teacher.model, encoder, texts, 64, reporter, f"teacher labels {split}"
-            ),
-        )
-        for split, texts in (("dev", data.dev.texts), ("test", data.test.texts), ("transfer", data.transfer))
-    }
+    prepared = prepare(recipe, run_dir, reporter)
+    data, teacher, encoder, labelled = prepared.data, prepared.teacher, prepared.encoder, prepared.teacher_logits
     teacher_metrics = classification_metrics(data.test.labels, labelled["test"].argmax(axis=1))
     reporter.note(f"teacher test accuracy {teacher_metrics['accuracy']:.4f}, macro-F1 {teacher_metrics['macro_f1']:.4f}")
 
-    student_key = _key(logits_key, recipe.to_dict()["student"], recipe.to_dict()["distill"])
+    student_key = _key(prepared.logits_key, recipe.to_dict()["student"], recipe.to_dict()["distill"])
     student, student_tokenizer, student_pad, shape_reason, history = _prepare_student(
         teacher, encoder, data, labelled["transfer"], recipe, run_dir, student_key, reporter
     )
@@ -145,6 +117,54 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
 
 
+@dataclass
+class Prepared:
+    """What every student is made from: the data, the (fine-tuned) teacher and its cached logits."""
+
+    data: TaskData
+    teacher: Teacher
+    encoder: TextEncoder  # the teacher's tokenizer at the recipe's max_length
+    teacher_logits: dict[str, np.ndarray]  # split name (dev, test, transfer) → logits
+    logits_key: str
+
+
+def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None) -> Prepared:
+    """Load and split the data, load (and if needed fine-tune) the teacher, and label every split once."""
+    reporter = reporter or Reporter(quiet=True)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # bad data or an unloadable teacher fail here, before anything is printed or trained
+    data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    torch.manual_seed(recipe.teacher.seed)  # a new classification head is initialised at load time
+    teacher = load_teacher(recipe.teacher.name, data.labels)
+    if recipe.teacher.finetune == "never" and not teacher.head_trained:
+        raise ConfigError(
+            f"teacher {recipe.teacher.name!r} has no trained head for labels {', '.join(data.labels)}",
+            hint="set teacher.finetune=auto so that kdedge fine-tunes it on the train split first",
+        )
+    reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
+    for note in data.notes:
+        reporter.note(note)
+    reporter.note(
+        f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
+        f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
+    )
+    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    teacher, teacher_key = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    logits_key = _key(teacher_key, data.fingerprint(), recipe.data.max_length)
+    labelled = {
+        split: cached_logits(
+            run_dir / "teacher_logits" / f"{split}.npy",
+            logits_key,
+            lambda texts=texts, split=split: model_logits(
+                teacher.model, encoder, texts, 64, reporter, f"teacher labels {split}"
+            ),
+        )
+        for split, texts in (("dev", data.dev.texts), ("test", data.test.texts), ("transfer", data.transfer))
+    }
+    return Prepared(data, teacher, encoder, labelled, logits_key)
+
+
 def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
     """Extract an undistilled student from the (fine-tuned) teacher and save it with `save_pretrained`.
 
@@ -155,12 +175,8 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
     output, run_dir = Path(output), Path(run_dir)
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"output folder {output} is not empty", hint="choose a new -o/--output folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
-    torch.manual_seed(recipe.teacher.seed)
-    teacher = load_teacher(recipe.teacher.name, data.labels)
-    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
-    teacher, _ = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    prepared = prepare(recipe, run_dir, reporter)
+    data, teacher, encoder = prepared.data, prepared.teacher, prepared.encoder
     built = build_student(teacher, encoder, data, recipe.student, reporter)
     params = count_params(built.model)
     reporter.step(f"{recipe.student.kind} student, init {recipe.student.resolved_init}: {params:,} parameters, "

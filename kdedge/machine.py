@@ -1,0 +1,58 @@
+"""The hardware fingerprint every benchmark result carries, so numbers are read against their machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+INT8_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
+
+
+def cpu_description() -> tuple[str, list[str]]:
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            lines = handle.read().splitlines()
+        name = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), name)
+        flags = set(next((l for l in lines if l.startswith("flags")), "").split())
+    except OSError:
+        pass
+    return name, [feature for feature in INT8_FEATURES if feature in flags]
+
+
+def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
+    """Measured fp32 GEMM rate of this machine with torch at `threads` threads (the fair ceiling)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        torch.mm(a, b)
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            torch.mm(a, b)
+            runs += 1
+        return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fingerprint() -> dict:
+    import onnxruntime
+    import torch
+
+    cpu, features = cpu_description()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "isa": features,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "onnxruntime": onnxruntime.__version__,
+        "onnxruntime_providers": onnxruntime.get_available_providers(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }

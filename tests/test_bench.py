@@ -1,0 +1,93 @@
+import json
+from pathlib import Path
+
+import jsonschema
+import onnxruntime
+import pytest
+from typer.testing import CliRunner
+
+from conftest import tiny_recipe
+from kdedge.bench import (TEACHER_ONNX_INT8, TEACHER_TORCH, BenchConfig, Row, _time, add_speedups,
+                          run_benchmark)
+from kdedge.cli import app
+from kdedge.pipeline import compress
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "kdedge" / "bench_schema.json").read_text())
+TINY = BenchConfig(batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), min_repeats=3, max_seconds=0.3)
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_teacher_dir, tiny_csv, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2}, export={"min_agreement": 0.9}),
+             root / "artifact", root / "run")
+    return root / "artifact"
+
+
+def test_rows_cover_every_model_and_setting(artifact, tiny_teacher_dir):
+    result = run_benchmark([artifact], str(tiny_teacher_dir), TINY)
+    models = {row.model for row in result.results}
+    assert {TEACHER_TORCH, "teacher-onnx-fp32", TEACHER_ONNX_INT8} < models and len(models) == 4
+    assert len(result.results) == 4 * 2  # four models x two batch sizes
+    for row in result.results:
+        assert row.p50_ms <= row.p90_ms <= row.p99_ms
+        assert row.throughput == pytest.approx(row.batch_size / row.p50_ms * 1000)
+        assert row.repeats >= 3
+    teacher = next(r for r in result.results if r.model == TEACHER_TORCH)
+    assert teacher.gflops > 0 and 0 < teacher.gflops_vs_matmul_peak
+    jsonschema.validate(result.to_dict(), SCHEMA)
+
+
+def test_speedups_are_ratios_of_medians_in_the_same_setting():
+    def row(model, batch, p50):
+        return Row(model, "v", "cpu", batch, 128, 2, p50, p50, p50, batch / p50 * 1000, 5, 0.1, 10.0)
+
+    rows = [row(TEACHER_TORCH, 32, 400.0), row(TEACHER_ONNX_INT8, 32, 80.0), row("student", 32, 2.0),
+            row(TEACHER_TORCH, 1, 20.0), row("student", 1, 1.0), row("student", 8, 1.0)]
+    add_speedups(rows)
+    assert rows[2].speedup_vs_teacher_torch_fp32 == 200 and rows[2].speedup_vs_teacher_onnx_int8 == 40
+    assert rows[0].speedup_vs_teacher_torch_fp32 == 1 and rows[1].speedup_vs_teacher_torch_fp32 == 5
+    assert rows[4].speedup_vs_teacher_torch_fp32 == 20 and rows[4].speedup_vs_teacher_onnx_int8 is None
+    assert rows[5].speedup_vs_teacher_torch_fp32 is None  # no teacher row at batch 8
+
+
+def test_timing_stops_at_the_cap():
+    import time
+
+    config = BenchConfig(min_repeats=2, max_repeats=1000, max_seconds=0.2, stability=0.0)
+    started = time.perf_counter()
+    times = _time(lambda: time.sleep(0.01), config)
+    assert time.perf_counter() - started < 1.0 and len(times) >= 2
+
+
+def test_cli_writes_json_markdown_and_plot(artifact, tiny_teacher_dir, tmp_path):
+    args = ["bench", str(artifact), "--against", str(tiny_teacher_dir), "--batch-sizes", "2", "--seq-lens", "8",
+            "--threads", "1", "--max-seconds", "0.3", "--json", str(tmp_path / "b.json"),
+            "--markdown", str(tmp_path / "b.md"), "--plot", str(tmp_path / "b.png"), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "b.json").read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["machine"]["cores"] >= 1 and document["machine"]["matmul_peak_gflops"]["1"] > 0
+    markdown = (tmp_path / "b.md").read_text()
+    assert "| model |" in markdown and "matmul peak" in markdown
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_not_an_artifact_is_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["bench", str(tmp_path)])
+    assert result.exit_code == 2 and "not a kdedge artifact" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_one_line(artifact):
+    result = CliRunner().invoke(app, ["bench", str(artifact), "--provider", "cuda"])
+    assert result.exit_code == 2 and "CUDA" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["0,8", "a,b", ""])
+def test_bad_batch_sizes(artifact, text):
+    result = CliRunner().invoke(app, ["bench", str(artifact), "--batch-sizes", text])
+    assert result.exit_code == 2 and "--batch-sizes" in result.output
