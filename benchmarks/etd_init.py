@@ -73,7 +73,8 @@ def main() -> None:
         f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}",
         f"student: {rows[0]['shape']}",
         f"teacher dev accuracy {teacher_dev:.4f}; goal = 95% of it = {goal:.4f}; "
-        f"{args.epochs} epochs, dev evaluated {args.evals_per_epoch}x per epoch, no early stopping",
+        f"{args.epochs} epochs, dev evaluated {args.evals_per_epoch}x per epoch, no early stopping; "
+        f"learning rate {base.distill.learning_rate:g} (one-cycle), batch {base.distill.batch_size}, same for every init",
         "",
         "| init | dev accuracy before training | best dev accuracy | steps to 95% of teacher | saving vs random |",
         "|---|---:|---:|---:|---:|",

@@ -41,7 +41,7 @@ def _fail(error: BaseException, debug: bool) -> None:
 
 @app.command()
 def compress(
-    recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm).")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm, or sentiment-transformer with --student transformer).")] = None,
     teacher: Annotated[Optional[str], typer.Option(help="Teacher: alias (minilm, bert-base), local model folder or hub id.")] = None,
     data: Annotated[Optional[str], typer.Option(help="Labelled data file: .csv, .tsv, .jsonl or .parquet.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text.")] = None,
@@ -127,8 +127,13 @@ def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column,
     """The chosen recipe with the command line's options applied (explicit options win over --set)."""
     from kdedge.recipe import load_recipe
 
+    own_data = data is not None and recipe is None
+    if recipe is None and student == "transformer":
+        recipe = "sentiment-transformer"  # the built-in default for a Transformer student
     chosen = load_recipe(recipe)
     overrides = list(set_ or [])
+    if student is not None and student != chosen.student.kind:
+        overrides.append(f"description={chosen.description} (student: {student})")
     if student is not None and init is None:
         overrides.append("student.init=auto")  # the recipe's init may belong to the other kind
     if max_params is not None and target is None:
@@ -140,7 +145,7 @@ def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column,
             overrides.append(f"{key}={value}")
     if data is not None and not any(o.startswith("name=") for o in overrides):
         overrides += [f"name={Path(data).stem}", f"description=own data from {Path(data).name}"]
-    if data is not None and recipe is None:
+    if own_data:
         # a user's own file: the built-in recipe's column names, sizes and encoding do not apply
         overrides = [f"data.{k}={v}" for k, v in (("encoding", "utf-8"), ("text_column", "text"),
                      ("label_column", "label"), ("train_size", "null"), ("dev_size", 0.1),

@@ -170,3 +170,4 @@ def extract_transformer(
         copy(target.pooler.dense, source.pooler.dense, hid, hid)
     copy(student.model.classifier, teacher_model.classifier, None, hid)
     return student.eval()
+

@@ -25,11 +25,7 @@ class ImportanceScores:
     hidden: np.ndarray  # [hidden]: residual-stream dimensions, summed over embeddings and every layer
     query_key: np.ndarray  # [layers, hidden]: per attention dimension, query and key together
     value: np.ndarray  # [layers, hidden]
-
-    @property
-    def layers(self) -> np.ndarray:
-        """A layer's share of all head importance plus its share of all FFN importance."""
-        return self.heads.sum(1) / self.heads.sum() + self.ffn.sum(1) / self.ffn.sum()
+    layers: np.ndarray  # [layers]: |Σ (output − input) · ∂loss/∂output|, the cost of replacing it by identity
 
 
 def importance_scores(
@@ -63,6 +59,9 @@ def importance_scores(
             attention.output.dense.register_forward_hook(keep(f"{index}.context", of_input=True)),
             layer.intermediate.register_forward_hook(keep(f"{index}.ffn")),
             layer.output.register_forward_hook(keep(f"{index}.output")),
+            layer.register_forward_hook(keep(f"{index}.layer_out")),
+            layer.register_forward_pre_hook(lambda module, inputs, index=index: captured.__setitem__(
+                f"{index}.layer_in", inputs[0].detach())),
         ]
     hidden_size, count = bert.config.hidden_size, len(layers)
     hidden = np.zeros(hidden_size)
@@ -70,6 +69,7 @@ def importance_scores(
     ffn = np.zeros((count, bert.config.intermediate_size))
     query_key = np.zeros((count, hidden_size))
     value = np.zeros((count, hidden_size))
+    layer_scores = np.zeros(count)
 
     def score(name: str, mask: torch.Tensor) -> np.ndarray:
         tensor = captured[name]
@@ -95,6 +95,9 @@ def importance_scores(
                     ffn[index] += score(f"{index}.ffn", mask)
                     query_key[index] += score(f"{index}.query", mask) + score(f"{index}.key", mask)
                     value[index] += score(f"{index}.value", mask)
+                    out = captured[f"{index}.layer_out"]
+                    change = (out - captured[f"{index}.layer_in"]) * out.grad * mask.unsqueeze(-1)
+                    layer_scores[index] += change.sum(dim=(1, 2)).abs().sum().item()  # per text, then summed
                 captured.clear()
                 task.advance(len(indices))
     finally:
@@ -102,4 +105,5 @@ def importance_scores(
             handle.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return ImportanceScores(heads=heads, ffn=ffn, hidden=hidden, query_key=query_key, value=value)
+    return ImportanceScores(heads=heads, ffn=ffn, hidden=hidden, query_key=query_key, value=value,
+                          layers=layer_scores)
