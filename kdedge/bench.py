@@ -29,8 +29,9 @@ RANDOM_BERT_BASE = "bert-base-random"  # bert-base shape, random weights: latenc
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to measure. Each cell stops at `max_seconds` or when the median of the last repeats moves
-    less than `stability` (relative), after at least `min_repeats`."""
+    """What to measure. Each cell samples for at least `min_seconds` and `min_repeats`, then stops when
+    the medians of the first and second half of its samples agree within `stability` (relative), or at
+    `max_seconds`."""
 
     batch_sizes: tuple[int, ...] = (1, 8, 32, 128)
     seq_lens: tuple[int, ...] = (32, 128)
@@ -39,8 +40,9 @@ class BenchConfig:
     warmup: int = 2
     min_repeats: int = 5
     max_repeats: int = 200
+    min_seconds: float = 1.0
     max_seconds: float = 10.0
-    stability: float = 0.02
+    stability: float = 0.03
     seed: int = 0
 
 
@@ -178,11 +180,13 @@ def _time(run: Callable[[], object], config: BenchConfig) -> list[float]:
         begin = time.perf_counter()
         run()
         times.append((time.perf_counter() - begin) * 1000)
-        if len(times) >= config.min_repeats:
-            if time.perf_counter() - started > config.max_seconds:
+        elapsed = time.perf_counter() - started
+        if len(times) >= config.min_repeats and elapsed >= config.min_seconds:
+            if elapsed > config.max_seconds:
                 break
-            recent, earlier = statistics.median(times), statistics.median(times[:-3] or times)
-            if len(times) >= config.min_repeats + 3 and abs(recent - earlier) <= config.stability * recent:
+            half = len(times) // 2
+            first, second = statistics.median(times[:half]), statistics.median(times[half:])
+            if abs(first - second) <= config.stability * second:
                 break
     return times
 

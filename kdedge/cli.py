@@ -173,6 +173,7 @@ def bench_command(
     threads: Annotated[Optional[str], typer.Option(help="Thread counts, comma-separated (default: all cores).")] = None,
     provider: Annotated[str, typer.Option(help="cpu, or cuda (onnxruntime-gpu and a CUDA device).")] = "cpu",
     max_seconds: Annotated[float, typer.Option(help="Time cap per model and setting, seconds.")] = 10.0,
+    min_seconds: Annotated[float, typer.Option(help="Least sampling time per model and setting, seconds.")] = 1.0,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: kdedge/bench_schema.json).")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write results as a Markdown table.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw throughput against batch size as a PNG.")] = None,
@@ -196,7 +197,7 @@ def bench_command(
         config = BenchConfig(
             batch_sizes=_int_list(batch_sizes, "--batch-sizes"), seq_lens=_int_list(seq_lens, "--seq-lens"),
             threads=_int_list(threads, "--threads") if threads else (os.cpu_count() or 1,), provider=provider,
-            max_seconds=max_seconds,
+            max_seconds=max_seconds, min_seconds=min(min_seconds, max_seconds),
         )
         result = run_benchmark(artifacts, against, config, reporter=Reporter(quiet=quiet))
         Console().print(bench_table(result))
