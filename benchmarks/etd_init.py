@@ -25,7 +25,7 @@ INITS = ("random", "etd-rand", "etd-impt")
 
 
 def main() -> None:
-    from kdedge.distill import distill
+    from kdedge.distill import dev_accuracy, distill
     from kdedge.pipeline import prepare
     from kdedge.progress import Reporter
     from kdedge.recipe import load_recipe
@@ -55,7 +55,7 @@ def main() -> None:
         started = time.perf_counter()
         built = build_student(prepared.teacher, prepared.encoder, prepared.data, recipe.student, reporter)
         encoder = TextEncoder(built.tokenizer, recipe.data.max_length, built.pad_token_id)
-        start_accuracy = _dev_accuracy(built.model, encoder, prepared.data.dev)
+        start_accuracy = dev_accuracy(built.model, encoder, prepared.data.dev)
         result = distill(built.model, encoder, prepared.data.transfer, prepared.teacher_logits["transfer"],
                          prepared.data.dev, recipe.distill, reporter)
         curve = [{"step": 0, "dev_accuracy": start_accuracy}] + result.history
@@ -93,12 +93,6 @@ def main() -> None:
         {"command": command, "machine": machine, "teacher_dev_accuracy": teacher_dev, "rows": rows,
          "curves": curves}, indent=2))
     _plot(curves, goal, teacher_dev, args.output_dir / "etd_init.png")
-
-
-def _dev_accuracy(model, encoder, dev) -> float:
-    from kdedge.distill import dev_accuracy
-
-    return dev_accuracy(model, encoder, dev)
 
 
 def _plot(curves: dict[str, list[dict]], goal: float, teacher: float, path: Path) -> None:

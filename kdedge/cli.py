@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -39,6 +40,17 @@ def _fail(error: BaseException, debug: bool) -> None:
     raise typer.Exit(1)
 
 
+@contextmanager
+def _one_line_errors(debug: bool):
+    """Every command: a KdedgeError becomes one line and exit 2, anything else one line and exit 1."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (Exception, KeyboardInterrupt) as error:
+        _fail(error, debug)
+
+
 @app.command()
 def compress(
     recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm, or sentiment-transformer with --student transformer).")] = None,
@@ -61,10 +73,9 @@ def compress(
     With no options this runs the built-in default: the packaged MiniLM teacher, fine-tuned on 4,000
     labelled tweets, distilled through ~30,000 unlabelled tweets into a 30x smaller BiLSTM, offline.
     """
-    try:
+    with _one_line_errors(debug):
         from kdedge.pipeline import compress as run_compress
         from kdedge.progress import Reporter
-        from kdedge.recipe import load_recipe
         from kdedge.report import compression_table
 
         chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init,
@@ -78,10 +89,6 @@ def compress(
             reporter=reporter,
         )
         Console().print(compression_table(result.manifest, result.seconds))
-    except (KdedgeError, KeyboardInterrupt, Exception) as error:
-        if isinstance(error, typer.Exit):
-            raise
-        _fail(error, debug)
 
 
 @app.command("extract")
@@ -107,7 +114,7 @@ def extract_command(
     the highest gradient importance on the recipe's data, and its most frequent tokens; the result is a
     standard Hugging Face model folder. A teacher without a trained head is fine-tuned first.
     """
-    try:
+    with _one_line_errors(debug):
         from kdedge.pipeline import extract
         from kdedge.progress import Reporter
 
@@ -117,10 +124,6 @@ def extract_command(
         summary = extract(chosen, output, run_dir or Path("runs") / chosen.name, Reporter(quiet=quiet))
         Console().print(f"extracted a {summary['kind']} student ({summary['params']:,} parameters, "
                         f"{summary['compression']:.1f}x smaller) to {output}")
-    except (KdedgeError, KeyboardInterrupt, Exception) as error:
-        if isinstance(error, typer.Exit):
-            raise
-        _fail(error, debug)
 
 
 def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init, max_params):
@@ -185,7 +188,7 @@ def bench_command(
     With --against, the teacher runs in PyTorch fp32 and exported to ONNX fp32 (fused) and dynamic
     INT8 (what you would deploy without kdedge); every row shows its speed-up against both.
     """
-    try:
+    with _one_line_errors(debug):
         from kdedge.bench import BenchConfig, run_benchmark
         from kdedge.bench_report import bench_markdown, bench_plot, bench_table
         from kdedge.progress import Reporter
@@ -208,10 +211,6 @@ def bench_command(
             markdown.write_text(bench_markdown(result, command))
         if plot:
             bench_plot(result, plot)
-    except (KdedgeError, KeyboardInterrupt, Exception) as error:
-        if isinstance(error, typer.Exit):
-            raise
-        _fail(error, debug)
 
 
 @app.command("recipes")
