@@ -1,8 +1,9 @@
 """Extract Then Distill: does starting from the teacher's weights save distillation compute?
 
-    python benchmarks/etd_init.py [--epochs 3] [--run-dir benchmarks/results/compress_default/run]
+    python benchmarks/etd_init.py [--epochs 3] [--target 30x] [--set distill.KEY=VALUE ...]
+                                  [--run-dir benchmarks/results/compress_default/run]
 
-Distils the same 30x tiny-Transformer shape (the sentiment-transformer recipe's) from three starts:
+Distils the same tiny-Transformer shape (the sentiment-transformer recipe's, at --target) from three starts:
 `random` initialisation, `etd-rand` (teacher layers kept uniformly, widths at random) and `etd-impt`
 (layers, heads, head dims, FFN neurons and hidden dims kept by gradient importance), with the same
 data, teacher logits, optimiser, schedule and number of steps, and no early stopping. It prints dev
@@ -25,25 +26,31 @@ INITS = ("random", "etd-rand", "etd-impt")
 
 
 def main() -> None:
-    from kdedge.distill import dev_accuracy, distill
-    from kdedge.pipeline import prepare
+    import torch
+    from kdedge_runtime.encoding import TextEncoder
+
+    from kdedge.distill import OnlineTeacher, dev_accuracy, distill, resolve_layer_pairs
+    from kdedge.pipeline import distill_sets, prepare
     from kdedge.progress import Reporter
     from kdedge.recipe import load_recipe
     from kdedge.students.build import build_student
     from kdedge.teacher import count_params
-    from kdedge_runtime.encoding import TextEncoder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--evals-per-epoch", type=int, default=8)
     parser.add_argument("--run-dir", type=Path, default=Path("benchmarks/results/compress_default/run"))
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--target", default="30x", help="compression ratio of the student (default 30x)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="extra recipe override, e.g. distill.learning_rate=1e-3 (repeatable)")
+    parser.add_argument("--name", default="etd_init", help="file name stem of the results (default etd_init)")
     args = parser.parse_args()
 
     reporter = Reporter()
     base = load_recipe("sentiment-transformer").with_overrides(
         [f"distill.epochs={args.epochs}", f"distill.evals_per_epoch={args.evals_per_epoch}",
-         "distill.patience=1000000"])
+         "distill.patience=1000000", f"student.target={args.target}", *args.overrides])
     prepared = prepare(base, args.run_dir, reporter)
     teacher_dev = float((prepared.teacher_logits["dev"].argmax(1) == prepared.data.dev.labels).mean())
     goal = 0.95 * teacher_dev
@@ -55,9 +62,12 @@ def main() -> None:
         started = time.perf_counter()
         built = build_student(prepared.teacher, prepared.encoder, prepared.data, recipe.student, reporter)
         encoder = TextEncoder(built.tokenizer, recipe.data.max_length, built.pad_token_id)
-        start_accuracy = dev_accuracy(built.model, encoder, prepared.data.dev)
-        result = distill(built.model, encoder, prepared.data.transfer, prepared.teacher_logits["transfer"],
-                         prepared.data.dev, recipe.distill, reporter)
+        train, dev = distill_sets(prepared, recipe)
+        start_accuracy = dev_accuracy(built.model, encoder, dev.texts, dev.gold)
+        pairs = resolve_layer_pairs(recipe.distill, built.model.config.num_layers,
+                                    prepared.teacher.model.config.num_hidden_layers)
+        online = OnlineTeacher(prepared.teacher.model, torch.from_numpy(built.teacher_ids).long())
+        result = distill(built.model, encoder, train, dev, recipe.distill, reporter, pairs, online)
         curve = [{"step": 0, "dev_accuracy": start_accuracy}] + result.history
         curves[init] = curve
         reached = next((point["step"] for point in curve if point["dev_accuracy"] >= goal), None)
@@ -72,6 +82,7 @@ def main() -> None:
         f"command: `{command.strip()}`",
         f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}",
         f"student: {rows[0]['shape']}",
+        f"distillation: {', '.join(f'{s.name} ({_weights(s)})' for s in base.distill.resolved_stages)}",
         f"teacher dev accuracy {teacher_dev:.4f}; goal = 95% of it = {goal:.4f}; "
         f"{args.epochs} epochs, dev evaluated {args.evals_per_epoch}x per epoch, no early stopping; "
         f"learning rate {base.distill.learning_rate:g} (one-cycle), batch {base.distill.batch_size}, same for every init",
@@ -88,14 +99,18 @@ def main() -> None:
                      f"{steps if steps is not None else 'not reached'} | {saving} |")
     print("\n".join(lines))
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "etd_init.md").write_text("\n".join(lines) + "\n")
-    (args.output_dir / "etd_init.json").write_text(json.dumps(
+    (args.output_dir / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    (args.output_dir / f"{args.name}.json").write_text(json.dumps(
         {"command": command, "machine": machine, "teacher_dev_accuracy": teacher_dev, "rows": rows,
          "curves": curves}, indent=2))
-    _plot(curves, goal, teacher_dev, args.output_dir / "etd_init.png")
+    _plot(curves, goal, teacher_dev, args.output_dir / f"{args.name}.png", args.target)
 
 
-def _plot(curves: dict[str, list[dict]], goal: float, teacher: float, path: Path) -> None:
+def _weights(stage) -> str:
+    return " + ".join(f"{name} {value:g}" for name, value in vars(stage.losses).items() if value)
+
+
+def _plot(curves: dict[str, list[dict]], goal: float, teacher: float, path: Path, target: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +123,7 @@ def _plot(curves: dict[str, list[dict]], goal: float, teacher: float, path: Path
     axis.axhline(goal, color="grey", linestyle="--", linewidth=1, label="95% of teacher")
     axis.set_xlabel("distillation steps (batch 64)")
     axis.set_ylabel("dev accuracy")
-    axis.set_title("30x tiny-Transformer student: initialisation vs distillation steps")
+    axis.set_title(f"{target} tiny-Transformer student: initialisation vs distillation steps")
     axis.legend(loc="lower right")
     axis.grid(alpha=0.3)
     figure.tight_layout()

@@ -65,6 +65,7 @@ def compress(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Artifact folder to write (default: artifacts/RECIPE).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Working folder for reusable stages (default: runs/RECIPE).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field: --set distill.epochs=3 (repeatable).")] = None,
+    from_stage: Annotated[Optional[str], typer.Option(help="Rerun this distillation stage (by name) and the ones after it, starting from the stage before it in --run-dir.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing table.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
@@ -72,6 +73,8 @@ def compress(
 
     With no options this runs the built-in default: the packaged MiniLM teacher, fine-tuned on 4,000
     labelled tweets, distilled through ~30,000 unlabelled tweets into a 30x smaller BiLSTM, offline.
+    Every finished stage (fine-tuned teacher, teacher outputs, each distillation stage) is kept in
+    --run-dir; running again resumes after the last one whose inputs did not change.
     """
     with _one_line_errors(debug):
         from kdedge.pipeline import compress as run_compress
@@ -87,8 +90,40 @@ def compress(
             output=output or Path("artifacts") / chosen.name,
             run_dir=run_dir or Path("runs") / chosen.name,
             reporter=reporter,
+            from_stage=from_stage,
         )
         Console().print(compression_table(result.manifest, result.seconds))
+
+
+@app.command("label")
+def label_command(
+    recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Working folder shared with `kdedge compress` (default: runs/RECIPE).")] = None,
+    shard: Annotated[str, typer.Option(help="Label only chunks i, i+n, i+2n, ... of the transfer set: i/n.")] = "0/1",
+    teacher_only: Annotated[bool, typer.Option(help="Only fine-tune the teacher (if it needs it) and stop: run this once before parallel shards.")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Run the teacher over the data once and cache its outputs (logits, hidden states) in chunks.
+
+    `compress` does this itself. To label a large transfer set in parallel: `kdedge label
+    --teacher-only` once (fine-tunes the teacher if it needs it), then `kdedge label --shard i/n` for
+    i = 0..n-1 in n processes or machines sharing --run-dir (each resumes where it stopped), then
+    `kdedge compress` with the same --run-dir, which finds the cache complete.
+    """
+    with _one_line_errors(debug):
+        from kdedge.pipeline import prepare
+        from kdedge.progress import Reporter
+        from kdedge.teacher_cache import parse_shard
+
+        chosen = _recipe_with_options(recipe, set_, None, None, None, None, None, None, None, None)
+        position = parse_shard(shard)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        folder = run_dir or Path("runs") / chosen.name
+        prepare(chosen, folder, Reporter(quiet=quiet), shard=position, teacher_only=teacher_only)
+        Console().print(f"teacher ready in {folder}" if teacher_only else
+                        f"teacher outputs for shard {shard} cached in {folder / 'teacher_cache'}")
 
 
 @app.command("extract")

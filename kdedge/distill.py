@@ -1,20 +1,90 @@
-"""Train a student on teacher logits over the transfer set, with early stopping on dev accuracy."""
+"""Train a student from the teacher's cached outputs, one stage at a time, with early stopping on dev.
+
+A stage weighs any of the losses in `kdedge.losses` (soft logits, hard teacher labels, gold labels,
+hidden states, attention). XtremeDistil's schedule is three stages: match the teacher's internal
+representations, then its soft logits, then its hard labels with gradual unfreezing from the top
+layer down. Each stage starts from the previous stage's best checkpoint and keeps its own best.
+"""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from kdedge_runtime.encoding import TextEncoder
+from torch import nn
 
-from kdedge.batching import training_batches
-from kdedge.data import LabelledSplit
+from kdedge.batching import inference_batches, training_batches
+from kdedge.errors import ConfigError
 from kdedge.labelling import model_logits
-from kdedge.losses import HardLabelsLoss, SoftLogitsLoss
+from kdedge.losses import (
+    UNLABELLED,
+    AttentionLoss,
+    GoldLabelsLoss,
+    HardLabelsLoss,
+    HiddenStatesLoss,
+    SoftLogitsLoss,
+    masked_mean,
+)
 from kdedge.progress import Reporter
-from kdedge.recipe import DistillConfig
+from kdedge.recipe import DistillConfig, StageConfig, parse_layer_pair
+from kdedge.students.features import teacher_features
+
+
+@dataclass
+class DistillSet:
+    """Texts with the teacher's targets, row for row: logits, pooled hidden states per teacher layer,
+    and gold labels (`UNLABELLED` where a row has none). Arrays may be memory-mapped chunks."""
+
+    texts: list[str]
+    logits: object  # np.ndarray or teacher_cache.ChunkedArray: [rows, labels]
+    hidden: dict[int, object] = field(default_factory=dict)  # teacher layer (≥ 0) → [rows, teacher width]
+    gold: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.gold is None:
+            self.gold = np.full(len(self.texts), UNLABELLED, dtype=np.int64)
+
+
+@dataclass
+class OnlineTeacher:
+    """The teacher run beside the student on the student's own tokens (for attention matching).
+
+    `teacher_ids[student_id]` is the teacher's id of the same token (a trimmed vocabulary); None when
+    the student reads teacher ids already.
+    """
+
+    model: nn.Module
+    teacher_ids: torch.Tensor | None = None
+
+    def __post_init__(self):
+        # fused attention kernels (sdpa) do not return attention probabilities; eager does
+        self._original = getattr(self.model.config, "_attn_implementation", None) or "eager"
+        if self._original != "eager":
+            self.model.set_attn_implementation("eager")
+
+    def restore(self) -> None:
+        """Give the teacher back its own attention kernel (it is timed against the student later)."""
+        if self._original != "eager":
+            self.model.set_attn_implementation(self._original)
+
+    def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ids = self.teacher_ids[input_ids] if self.teacher_ids is not None else input_ids
+        self.model.eval()
+        return teacher_features(self.model, ids, attention_mask, attentions=True).attentions
+
+
+@dataclass
+class StageResult:
+    name: str
+    best_dev_accuracy: float
+    best_step: int
+    steps: int
+    monitor: str  # "dev_accuracy" or "dev_loss": what early stopping watched
+    history: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -22,75 +92,211 @@ class DistillResult:
     best_dev_accuracy: float
     best_step: int
     steps: int
-    history: list[dict] = field(default_factory=list)  # one row per evaluation: step, epoch, loss, dev_accuracy
+    history: list[dict] = field(default_factory=list)  # one row per evaluation: stage, step, epoch, loss, dev_*
+    stages: list[StageResult] = field(default_factory=list)
 
 
-def distill(
-    student: torch.nn.Module,
+class StageObjective(nn.Module):
+    """The weighted sum of one stage's losses; owns the hidden-state projections it learns."""
+
+    def __init__(self, stage: StageConfig, config: DistillConfig, pairs: list[tuple[int, int]],
+                 student_dims: dict[int, int], teacher_dims: dict[int, int], teacher: OnlineTeacher | None):
+        super().__init__()
+        self.weights = stage.losses
+        self.soft, self.hard, self.gold = SoftLogitsLoss(config.temperature), HardLabelsLoss(), GoldLabelsLoss()
+        self.attention = AttentionLoss()
+        self.pairs = list(pairs) if stage.losses.hidden_states > 0 else []
+        self.hidden = HiddenStatesLoss([student_dims[s] for s, _ in self.pairs],
+                                       [teacher_dims[t] for _, t in self.pairs]) if self.pairs else None
+        self.attention_pair = parse_layer_pair(config.attention_layer)
+        self.teacher = teacher
+
+    def forward(self, student: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                indices: list[int], data: DistillSet) -> torch.Tensor:
+        w = self.weights
+        features = student.features(input_ids, attention_mask, attentions=w.attention > 0)
+        total = features.logits.new_zeros(())
+        if w.soft_logits or w.hard_labels:
+            targets = torch.from_numpy(np.asarray(data.logits[indices]))
+            if w.soft_logits:
+                total = total + w.soft_logits * self.soft(features.logits, targets)
+            if w.hard_labels:
+                total = total + w.hard_labels * self.hard(features.logits, targets)
+        if w.gold_labels:
+            total = total + w.gold_labels * self.gold(features.logits, torch.from_numpy(data.gold[indices]))
+        if w.hidden_states:
+            student_states = [masked_mean(features.hidden_states[s], attention_mask) for s, _ in self.pairs]
+            teacher_states = [torch.from_numpy(np.asarray(data.hidden[t][indices])) for _, t in self.pairs]
+            total = total + w.hidden_states * self.hidden(student_states, teacher_states)
+        if w.attention:
+            student_layer, teacher_layer = self.attention_pair
+            teacher_attention = self.teacher.attentions(input_ids, attention_mask)[teacher_layer]
+            total = total + w.attention * self.attention(features.attentions[student_layer], teacher_attention,
+                                                         attention_mask)
+        return total
+
+
+def resolve_layer_pairs(config: DistillConfig, student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:
+    """Recipe layer pairs → non-negative hidden-state indices (0 = embeddings), checked against both depths."""
+    pairs = []
+    for s, t in config.layer_pairs:
+        s_index, t_index = s % (student_layers + 1), t % (teacher_layers + 1)
+        if not (-student_layers - 1 <= s <= student_layers and -teacher_layers - 1 <= t <= teacher_layers):
+            raise ConfigError(
+                f"distill.hidden_layers pair {s}:{t} is out of range",
+                hint=f"the student has layers 0..{student_layers} and the teacher 0..{teacher_layers} (0 = embeddings)",
+            )
+        pairs.append((s_index, t_index))
+    return pairs
+
+
+def run_stage(
+    student: nn.Module,
     encoder: TextEncoder,
-    transfer_texts: list[str],
-    teacher_logits: np.ndarray,
-    dev: LabelledSplit,
+    train: DistillSet,
+    dev: DistillSet,
+    stage: StageConfig,
     config: DistillConfig,
     reporter: Reporter,
-) -> DistillResult:
-    """Soft (KL at temperature T) plus hard (teacher argmax) losses; keeps the best dev checkpoint."""
+    layer_pairs: list[tuple[int, int]] = (),
+    teacher: OnlineTeacher | None = None,
+) -> StageResult:
+    """Train one stage and leave the student at its best dev checkpoint."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    soft, hard = SoftLogitsLoss(config.temperature), HardLabelsLoss()
-    targets = torch.from_numpy(teacher_logits)
-    id_lists = encoder.encode(transfer_texts)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    epochs = stage.epochs or config.epochs
+    learning_rate = stage.learning_rate or config.learning_rate
+    id_lists = encoder.encode(train.texts)
+    objective = _objective(student, encoder, train, stage, config, layer_pairs, teacher)
+    parameters = list(student.parameters()) + list(objective.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = -(-len(id_lists) // config.batch_size)
+    total_steps = steps_per_epoch * epochs
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, total_steps=steps_per_epoch * config.epochs, pct_start=0.1
-    )
-
-    result = DistillResult(best_dev_accuracy=-1.0, best_step=0, steps=0)
-    best_state = copy.deepcopy(student.state_dict())
-    evaluations_without_gain = 0
-    recent_losses: list[float] = []
-    stop = False
-    with reporter.progress("distilling student", steps_per_epoch * config.epochs) as task:
-        for epoch in range(config.epochs):
-            student.train()
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps,
+                                                   pct_start=0.1)
+    monitor = "dev_accuracy" if stage.losses.uses_logits else "dev_loss"
+    result = StageResult(stage.name, -1.0, 0, 0, monitor)
+    best_score, best_state = -float("inf"), copy.deepcopy(student.state_dict())
+    evaluations_without_gain, recent_losses, stop = 0, [], False
+    groups = student.layer_groups() if stage.unfreeze == "gradual" else []
+    with reporter.progress(f"stage {stage.name}", total_steps) as task:
+        for epoch in range(epochs):
+            if groups:
+                _unfreeze_top(groups, epoch + 1)
             for indices, input_ids, attention_mask in training_batches(encoder, id_lists, config.batch_size, rng):
-                logits = student(input_ids, attention_mask)
-                batch_targets = targets[indices]
-                loss = config.soft_weight * soft(logits, batch_targets) + config.hard_weight * hard(logits, batch_targets)
+                student.train()
+                loss = objective(student, input_ids, attention_mask, indices, train)
                 optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
                 optimizer.step()
                 schedule.step()
                 result.steps += 1
                 recent_losses.append(loss.item())
-                task.advance(info=f"loss {np.mean(recent_losses[-50:]):.3f} · best dev {max(result.best_dev_accuracy, 0):.3f}")
-                if result.steps % eval_every == 0 or result.steps == steps_per_epoch * config.epochs:
-                    accuracy = dev_accuracy(student, encoder, dev)
-                    result.history.append(
-                        {"step": result.steps, "epoch": epoch + 1, "loss": float(np.mean(recent_losses[-eval_every:])),
-                         "dev_accuracy": accuracy}
-                    )
-                    if accuracy > result.best_dev_accuracy:
-                        result.best_dev_accuracy, result.best_step = accuracy, result.steps
-                        best_state = copy.deepcopy(student.state_dict())
-                        evaluations_without_gain = 0
-                    else:
-                        evaluations_without_gain += 1
-                        if evaluations_without_gain >= config.patience:
-                            stop = True
-                            break
-                    student.train()
+                task.advance(info=f"loss {np.mean(recent_losses[-50:]):.3f}")
+                if result.steps % eval_every and result.steps != total_steps:
+                    continue
+                row = {"stage": stage.name, "step": result.steps, "epoch": epoch + 1,
+                       "loss": float(np.mean(recent_losses[-eval_every:])),
+                       "dev_accuracy": dev_accuracy(student, encoder, dev.texts, dev.gold)}
+                if monitor == "dev_loss":
+                    row["dev_loss"] = _dev_loss(student, encoder, dev, objective, config.batch_size)
+                result.history.append(row)
+                score = row["dev_accuracy"] if monitor == "dev_accuracy" else -row["dev_loss"]
+                if score > best_score:
+                    best_score, result.best_step = score, result.steps
+                    result.best_dev_accuracy = row["dev_accuracy"]
+                    best_state = copy.deepcopy(student.state_dict())
+                    evaluations_without_gain = 0
+                else:
+                    evaluations_without_gain += 1
+                    if evaluations_without_gain >= config.patience:
+                        stop = True
+                        break
             if stop:
-                reporter.note(f"early stop at step {result.steps}: no dev gain in {config.patience} evaluations")
+                reporter.note(f"stage {stage.name}: early stop at step {result.steps}, "
+                              f"no dev gain in {config.patience} evaluations")
                 break
+    for parameter in student.parameters():
+        parameter.requires_grad_(True)
     student.load_state_dict(best_state)
     student.eval()
     return result
 
 
-def dev_accuracy(student: torch.nn.Module, encoder: TextEncoder, dev: LabelledSplit) -> float:
-    logits = model_logits(student, encoder, dev.texts, batch_size=256)
-    return float((logits.argmax(axis=1) == dev.labels).mean())
+def distill(
+    student: nn.Module,
+    encoder: TextEncoder,
+    train: DistillSet,
+    dev: DistillSet,
+    config: DistillConfig,
+    reporter: Reporter,
+    layer_pairs: list[tuple[int, int]] = (),
+    teacher: OnlineTeacher | None = None,
+    after_stage: Callable[[int, StageResult], None] | None = None,
+    first_stage: int = 0,
+) -> DistillResult:
+    """Run the recipe's stages in order from `first_stage`; `after_stage(i, result)` can keep each one."""
+    result = DistillResult(-1.0, 0, 0)
+    for number, stage in enumerate(config.resolved_stages):
+        if number < first_stage:
+            continue
+        reporter.step(f"distillation stage {number + 1}/{len(config.resolved_stages)}: {stage.name} "
+                      f"({_describe(stage)})")
+        outcome = run_stage(student, encoder, train, dev, stage, config, reporter, layer_pairs, teacher)
+        reporter.note(f"stage {stage.name}: best dev accuracy {outcome.best_dev_accuracy:.4f} at step "
+                      f"{outcome.best_step} of {outcome.steps} (kept by {outcome.monitor})")
+        result.stages.append(outcome)
+        result.history += [{**row, "step": row["step"] + result.steps} for row in outcome.history]
+        result.best_dev_accuracy, result.best_step = outcome.best_dev_accuracy, result.steps + outcome.best_step
+        result.steps += outcome.steps
+        if after_stage is not None:
+            after_stage(number, outcome)
+    return result
+
+
+def dev_accuracy(student: nn.Module, encoder: TextEncoder, texts: list[str], labels: np.ndarray) -> float:
+    logits = model_logits(student, encoder, texts, batch_size=256)
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+def _objective(student, encoder, train, stage, config, layer_pairs, teacher) -> StageObjective:
+    if stage.losses.attention > 0 and teacher is None:
+        raise ConfigError(f"stage {stage.name} matches attention but no teacher runs beside the student")
+    student_dims, teacher_dims = {}, {}
+    if stage.losses.hidden_states > 0:
+        sample = [train.texts[0]] if train.texts else ["sample"]
+        input_ids, attention_mask = (torch.from_numpy(a) for a in encoder.pad(encoder.encode(sample)))
+        with torch.no_grad():
+            states = student.features(input_ids, attention_mask).hidden_states
+        for s, t in layer_pairs:
+            if s >= len(states):
+                raise ConfigError(f"distill.hidden_layers names student layer {s}, but the student has "
+                                  f"{len(states) - 1} layers", hint="use -1 for its last layer")
+        student_dims = {s: states[s].shape[-1] for s, _ in layer_pairs}
+        teacher_dims = {t: np.asarray(train.hidden[t][[0]]).shape[-1] for _, t in layer_pairs}
+    return StageObjective(stage, config, layer_pairs, student_dims, teacher_dims, teacher)
+
+
+@torch.no_grad()
+def _dev_loss(student, encoder, dev: DistillSet, objective: StageObjective, batch_size: int) -> float:
+    student.eval()
+    total, rows = 0.0, 0
+    for indices, input_ids, attention_mask in inference_batches(encoder, encoder.encode(dev.texts), batch_size):
+        total += objective(student, input_ids, attention_mask, indices, dev).item() * len(indices)
+        rows += len(indices)
+    return total / max(rows, 1)
+
+
+def _unfreeze_top(groups: list[list[nn.Module]], count: int) -> None:
+    """Train the top `count` layer groups and freeze the rest."""
+    for number, group in enumerate(groups):
+        for module in group:
+            for parameter in module.parameters():
+                parameter.requires_grad_(number < count)
+
+
+def _describe(stage: StageConfig) -> str:
+    weights = ", ".join(f"{name} {value:g}" for name, value in vars(stage.losses).items() if value)
+    return weights + ("; gradual unfreezing" if stage.unfreeze == "gradual" else "")

@@ -1,17 +1,18 @@
-"""The teacher labels texts once; its logits are cached on disk and reused by later runs."""
+"""Running a model over texts: a student's or teacher's logits, and the teacher's cached outputs."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from kdedge_runtime.encoding import TextEncoder
 
 from kdedge.batching import inference_batches
+from kdedge.losses import masked_mean
 from kdedge.progress import Reporter
+from kdedge.students.features import teacher_features
+from kdedge.teacher_cache import hidden_field
 
 
 @torch.no_grad()
@@ -39,15 +40,22 @@ def model_logits(
     return result if result is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-def cached_logits(path: Path, key: str, compute) -> np.ndarray:
-    """Load `path` if it was computed for `key`, otherwise compute, save atomically and return it."""
-    stamp = path.with_suffix(".json")
-    if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()).get("key") == key:
-        return np.load(path)
-    logits = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npy")
-    np.save(partial, logits)
-    os.replace(partial, path)
-    stamp.write_text(json.dumps({"key": key, "rows": int(logits.shape[0])}))
-    return logits
+@torch.no_grad()
+def teacher_outputs(
+    model: torch.nn.Module, encoder: TextEncoder, texts: Sequence[str], fields: Sequence[str], batch_size: int = 64
+) -> dict[str, np.ndarray]:
+    """The teacher cache's fields for `texts`: `logits` and `hidden-<layer>` (mean over real tokens)."""
+    model.eval()
+    id_lists = encoder.encode(list(texts))
+    layers = [int(name.removeprefix("hidden-")) for name in fields if name.startswith("hidden-")]
+    result: dict[str, np.ndarray] = {}
+    for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
+        features = teacher_features(model, input_ids, attention_mask)
+        values = {"logits": features.logits}
+        for layer in layers:
+            values[hidden_field(layer)] = masked_mean(features.hidden_states[layer].float(), attention_mask)
+        for name in fields:
+            if name not in result:
+                result[name] = np.zeros((len(texts), values[name].shape[1]), dtype=np.float32)
+            result[name][indices] = values[name].numpy()
+    return result

@@ -25,11 +25,11 @@ from kdedge import __version__
 from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
 from kdedge.batching import padded
 from kdedge.data import TaskData, load_task_data
-from kdedge.distill import distill
+from kdedge.distill import DistillSet, OnlineTeacher, distill, resolve_layer_pairs
 from kdedge.errors import ConfigError
 from kdedge.export import check_agreement, check_logit_parity, export_onnx, fuse_transformer
 from kdedge.finetune import finetune_teacher
-from kdedge.labelling import cached_logits, model_logits
+from kdedge.labelling import model_logits, teacher_outputs
 from kdedge.latency import median_ms, torch_runner
 from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
@@ -38,6 +38,7 @@ from kdedge.recipe import Recipe
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.teacher import Teacher, count_params, folder_fingerprint, load_teacher, quiet_transformers
+from kdedge.teacher_cache import TeacherCache, hidden_field
 
 TASK = "sequence-classification"
 LATENCY_BATCH = 32
@@ -51,8 +52,13 @@ class CompressResult:
     seconds: float = 0.0
 
 
-def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> CompressResult:
-    """Run the whole pipeline and write the artifact folder `output`. Raises KdedgeError on bad input."""
+def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
+             from_stage: str | None = None) -> CompressResult:
+    """Run the whole pipeline and write the artifact folder `output`. Raises KdedgeError on bad input.
+
+    Finished distillation stages in `run_dir` are reused; `from_stage` (a stage name) reruns that
+    stage and the ones after it from the checkpoint of the stage before.
+    """
     reporter = reporter or Reporter(quiet=True)
     started = time.perf_counter()
     output, run_dir = Path(output), Path(run_dir)
@@ -65,9 +71,8 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     teacher_metrics = classification_metrics(data.test.labels, labelled["test"].argmax(axis=1))
     reporter.note(f"teacher test accuracy {teacher_metrics['accuracy']:.4f}, macro-F1 {teacher_metrics['macro_f1']:.4f}")
 
-    student_key = _key(prepared.logits_key, recipe.to_dict()["student"], recipe.to_dict()["distill"])
     student, student_tokenizer, student_pad, shape_reason, history = _prepare_student(
-        teacher, encoder, data, labelled["transfer"], recipe, run_dir, student_key, reporter
+        prepared, recipe, run_dir, reporter, from_stage
     )
     student_encoder = TextEncoder(student_tokenizer, recipe.data.max_length, student_pad)
     student_logits = model_logits(student, student_encoder, data.test.texts, batch_size=256)
@@ -119,17 +124,24 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
 
 @dataclass
 class Prepared:
-    """What every student is made from: the data, the (fine-tuned) teacher and its cached logits."""
+    """What every student is made from: the data, the (fine-tuned) teacher and its cached outputs."""
 
     data: TaskData
     teacher: Teacher
     encoder: TextEncoder  # the teacher's tokenizer at the recipe's max_length
-    teacher_logits: dict[str, np.ndarray]  # split name (dev, test, transfer) → logits
+    teacher_logits: dict[str, object]  # split → logits: numpy for dev/test/train, memory-mapped for transfer
     logits_key: str
+    teacher_hidden: dict[str, dict[int, object]] = field(default_factory=dict)  # split → teacher layer → pooled states
 
 
-def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None) -> Prepared:
-    """Load and split the data, load (and if needed fine-tune) the teacher, and label every split once."""
+def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None,
+            shard: tuple[int, int] = (0, 1), teacher_only: bool = False) -> Prepared | None:
+    """Load and split the data, load (and if needed fine-tune) the teacher, and label every split once.
+
+    The teacher's outputs go to the chunked cache in `run_dir/teacher_cache`. With a `shard` other
+    than (0, 1) only that shard's chunks of the transfer set are labelled, and with `teacher_only`
+    nothing is; both return None.
+    """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -151,18 +163,39 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
     )
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
     teacher, teacher_key = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    if teacher_only:
+        return None
     logits_key = _key(teacher_key, data.fingerprint(), recipe.data.max_length)
-    labelled = {
-        split: cached_logits(
-            run_dir / "teacher_logits" / f"{split}.npy",
-            logits_key,
-            lambda texts=texts, split=split: model_logits(
-                teacher.model, encoder, texts, 64, reporter, f"teacher labels {split}"
-            ),
-        )
-        for split, texts in (("dev", data.dev.texts), ("test", data.test.texts), ("transfer", data.transfer))
-    }
-    return Prepared(data, teacher, encoder, labelled, logits_key)
+    cache = TeacherCache(run_dir / "teacher_cache", logits_key)
+    layers = _teacher_layers(recipe, teacher)
+    fields = ["logits", *(hidden_field(layer) for layer in layers)]
+    splits = {"dev": data.dev.texts, "test": data.test.texts, "transfer": data.transfer}
+    if any(stage.losses.gold_labels > 0 for stage in recipe.distill.resolved_stages):
+        splits["train"] = data.train.texts
+
+    def compute(texts, names):
+        return teacher_outputs(teacher.model, encoder, texts, names)
+
+    if shard != (0, 1):
+        computed = cache.fill("transfer", data.transfer, fields, compute, reporter, shard)
+        reporter.step(f"shard {shard[0]}/{shard[1]}: labelled {computed} chunks of the transfer set; "
+                      f"{len(cache.missing_chunks('transfer', len(data.transfer), fields))} chunks still missing")
+        return None
+    for split, texts in splits.items():
+        cache.fill(split, texts, fields if split != "test" else ["logits"], compute, reporter)
+    labelled = {split: cache.array(split, "logits") for split in splits}
+    labelled = {split: array if split == "transfer" else array.numpy() for split, array in labelled.items()}
+    hidden = {split: {layer: cache.array(split, hidden_field(layer)) for layer in layers}
+              for split in splits if split != "test"}
+    return Prepared(data, teacher, encoder, labelled, logits_key, hidden)
+
+
+def _teacher_layers(recipe: Recipe, teacher: Teacher) -> list[int]:
+    """The teacher layers (0 = embeddings) whose hidden states the recipe's stages match."""
+    if not any(stage.losses.hidden_states > 0 for stage in recipe.distill.resolved_stages):
+        return []
+    depth = teacher.model.config.num_hidden_layers
+    return sorted({t for _, t in resolve_layer_pairs(recipe.distill, 10**6, depth)})
 
 
 def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
@@ -244,48 +277,125 @@ def _prepare_teacher(
 
 
 def _prepare_student(
-    teacher: Teacher,
-    encoder: TextEncoder,
-    data: TaskData,
-    transfer_logits: np.ndarray,
-    recipe: Recipe,
-    run_dir: Path,
-    key: str,
-    reporter: Reporter,
+    prepared: Prepared, recipe: Recipe, run_dir: Path, reporter: Reporter, from_stage: str | None = None
 ) -> tuple[torch.nn.Module, Tokenizer, int, str, list[dict]]:
-    """Build (sized, initialised from the teacher) and distil a student, or reuse the one in the run directory."""
-    stage_dir = run_dir / f"student-{recipe.student.kind}"
+    """Build a student (sized, initialised from the teacher) and run the recipe's distillation stages.
+
+    Each finished stage is kept in `run_dir/student-<kind>/<n>-<name>` under a key chained from the
+    teacher, the data, the student spec and every stage up to it; a later run resumes after the last
+    stage whose key still matches, or from `from_stage`.
+    """
+    teacher, data = prepared.teacher, prepared.data
+    stages = recipe.distill.resolved_stages
+    names = [stage.name for stage in stages]
+    if from_stage is not None and from_stage not in names:
+        raise ConfigError(f"no distillation stage named {from_stage!r}", hint=f"this recipe's stages: {', '.join(names)}")
+    root = run_dir / f"student-{recipe.student.kind}"
+    distill_common = {k: v for k, v in recipe.to_dict()["distill"].items() if k != "stages"}
+    keys, key = [], _key(prepared.logits_key, recipe.to_dict()["student"], distill_common)
+    for stage in recipe.to_dict()["distill"]["stages"] or [{"name": "distill"}]:
+        key = _key(key, stage)
+        keys.append(key)
+    folders = [root / f"{number + 1}-{stage.name}" for number, stage in enumerate(stages)]
+    done = -1
+    for number, folder in enumerate(folders):
+        if _stage_key(folder) == keys[number]:
+            done = number
+    if from_stage is not None:
+        done = min(done, names.index(from_stage) - 1)
+
     config_class, model_class = student_classes(recipe.student.kind)
-    if _stage_key(stage_dir) == key:
-        saved = json.loads((stage_dir / "stage.json").read_text())
+    if done >= 0:
+        saved = json.loads((folders[done] / "stage.json").read_text())
         student = model_class(config_class(**saved["config"]))
-        student.load_state_dict(torch.load(stage_dir / "student.pt", weights_only=True))
-        student.eval()
-        reporter.step(f"student: reusing the trained {recipe.student.kind} in {stage_dir}")
-        tokenizer = Tokenizer.from_file(str(stage_dir / TOKENIZER_FILE))
-        return student, tokenizer, saved["pad_token_id"], saved["shape"], saved["history"]
+        student.load_state_dict(torch.load(folders[done] / "student.pt", weights_only=True))
+        tokenizer = Tokenizer.from_file(str(folders[done] / TOKENIZER_FILE))
+        pad_token_id, shape = saved["pad_token_id"], saved["shape"]
+        teacher_ids = np.load(folders[done] / "teacher_ids.npy") if saved["has_teacher_ids"] else None
+        reporter.step(f"student: reusing the {recipe.student.kind} after stage {done + 1} ({names[done]}) "
+                      f"in {folders[done]}")
+    else:
+        built = build_student(teacher, prepared.encoder, data, recipe.student, reporter)
+        student, tokenizer, pad_token_id, shape, teacher_ids = (
+            built.model, built.tokenizer, built.pad_token_id, built.shape, built.teacher_ids)
+        reporter.step(f"student {recipe.student.kind}: {count_params(student):,} parameters, "
+                      f"{teacher.params / count_params(student):.1f}x fewer than the teacher "
+                      f"(init {recipe.student.resolved_init})")
+        reporter.note(shape)
 
-    built = build_student(teacher, encoder, data, recipe.student, reporter)
-    student = built.model
-    reporter.step(f"student {recipe.student.kind}: {count_params(student):,} parameters, "
-                  f"{teacher.params / count_params(student):.1f}x fewer than the teacher "
-                  f"(init {recipe.student.resolved_init})")
-    reporter.note(built.shape)
-    student_encoder = TextEncoder(built.tokenizer, encoder.max_length, built.pad_token_id)
-    result = distill(student, student_encoder, data.transfer, transfer_logits, data.dev, recipe.distill, reporter)
-    reporter.note(f"best dev accuracy {result.best_dev_accuracy:.4f} at step {result.best_step} of {result.steps}")
+    def keep(number: int, outcome) -> None:
+        partial = folders[number].with_name(folders[number].name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        torch.save(student.state_dict(), partial / "student.pt")
+        tokenizer.save(str(partial / TOKENIZER_FILE))
+        if teacher_ids is not None:
+            np.save(partial / "teacher_ids.npy", teacher_ids)
+        (partial / "stage.json").write_text(json.dumps(
+            {"key": keys[number], "config": student.config.to_dict(), "pad_token_id": pad_token_id, "shape": shape,
+             "has_teacher_ids": teacher_ids is not None, "result": _stage_summary(outcome)}, indent=2))
+        shutil.rmtree(folders[number], ignore_errors=True)
+        os.replace(partial, folders[number])
 
-    partial = run_dir / f"student-{recipe.student.kind}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    torch.save(student.state_dict(), partial / "student.pt")
-    built.tokenizer.save(str(partial / TOKENIZER_FILE))
-    (partial / "stage.json").write_text(json.dumps(
-        {"key": key, "config": student.config.to_dict(), "pad_token_id": built.pad_token_id, "shape": built.shape,
-         "history": result.history}, indent=2))
-    shutil.rmtree(stage_dir, ignore_errors=True)
-    os.replace(partial, stage_dir)
-    return student, built.tokenizer, built.pad_token_id, built.shape, result.history
+    if done < len(stages) - 1:
+        student_encoder = TextEncoder(tokenizer, prepared.encoder.max_length, pad_token_id)
+        depth = teacher.model.config.num_hidden_layers
+        student_depth = len(student.layer_groups()) - 2
+        train, dev = distill_sets(prepared, recipe)
+        online = None
+        if any(stage.losses.attention > 0 for stage in stages):
+            online = OnlineTeacher(teacher.model, torch.from_numpy(teacher_ids).long() if teacher_ids is not None else None)
+        try:
+            distill(student, student_encoder, train, dev, recipe.distill, reporter,
+                    resolve_layer_pairs(recipe.distill, student_depth, depth), online, keep, first_stage=done + 1)
+        finally:
+            if online is not None:
+                online.restore()
+    history = [json.loads((folder / "stage.json").read_text())["result"] for folder in folders]
+    return student, tokenizer, pad_token_id, shape, history
+
+
+def distill_sets(prepared: Prepared, recipe: Recipe) -> tuple[DistillSet, DistillSet]:
+    """The transfer set (plus the labelled train split when a stage uses gold labels) and the dev split."""
+    data, logits, hidden = prepared.data, prepared.teacher_logits, prepared.teacher_hidden
+    train = DistillSet(list(data.transfer), logits["transfer"], hidden.get("transfer", {}))
+    if "train" in logits:
+        gold = np.concatenate([np.full(len(data.transfer), -100, dtype=np.int64), data.train.labels.astype(np.int64)])
+        train = DistillSet(
+            list(data.transfer) + list(data.train.texts), _Stacked(logits["transfer"], logits["train"]),
+            {layer: _Stacked(array, hidden["train"][layer]) for layer, array in hidden.get("transfer", {}).items()},
+            gold,
+        )
+    dev = DistillSet(list(data.dev.texts), logits["dev"], hidden.get("dev", {}), data.dev.labels.astype(np.int64))
+    return train, dev
+
+
+class _Stacked:
+    """Rows of `first` followed by rows of `second`, gathered by index without copying either."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.second)
+
+    def __getitem__(self, indices) -> np.ndarray:
+        indices = np.asarray(indices)
+        low = indices < len(self.first)
+        first = np.asarray(self.first[indices[low]]) if low.any() else None
+        second = np.asarray(self.second[indices[~low] - len(self.first)]) if (~low).any() else None
+        sample = first if first is not None else second
+        out = np.empty((len(indices), *sample.shape[1:]), dtype=sample.dtype)
+        if first is not None:
+            out[low] = first
+        if second is not None:
+            out[~low] = second
+        return out
+
+
+def _stage_summary(outcome) -> dict:
+    return {"stage": outcome.name, "best_dev_accuracy": outcome.best_dev_accuracy, "best_step": outcome.best_step,
+            "steps": outcome.steps, "monitor": outcome.monitor, "history": outcome.history}
 
 
 def _quick_latency(

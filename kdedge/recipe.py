@@ -100,10 +100,52 @@ INITS = {"bilstm": ("auto", "pca", "random"), "transformer": ("auto", "etd-impt"
 
 
 @dataclass(frozen=True)
+class LossWeights:
+    """How much each loss counts in a stage (0 = unused). Each loss is its own module in kdedge.losses.
+
+    soft_logits: T² · KL(teacher/T ‖ student/T); hard_labels: cross-entropy on the teacher's argmax;
+    gold_labels: cross-entropy on human labels (the labelled train split joins the transfer set);
+    hidden_states: MSE between projected student and teacher hidden states (`distill.hidden_layers`);
+    attention: KL between head-averaged attention distributions (Transformer students only).
+    """
+
+    soft_logits: float = 0.0
+    hard_labels: float = 0.0
+    gold_labels: float = 0.0
+    hidden_states: float = 0.0
+    attention: float = 0.0
+
+    @property
+    def uses_logits(self) -> bool:
+        return self.soft_logits > 0 or self.hard_labels > 0 or self.gold_labels > 0
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage of distillation (XtremeDistil: representations, then soft logits, then hard labels).
+
+    `epochs` and `learning_rate` default to the `distill` section's. `unfreeze: gradual` trains only the
+    top layer group (the classifier) in the first epoch and unfreezes one more group, from the top
+    down, at each following epoch. A stage whose losses include a logit loss stops early on dev
+    accuracy; a representation-only stage on its own loss over the dev split.
+    """
+
+    name: str
+    losses: LossWeights = field(default_factory=LossWeights)
+    epochs: int | None = None
+    learning_rate: float | None = None
+    unfreeze: Literal["all", "gradual"] = "all"
+
+
+@dataclass(frozen=True)
 class DistillConfig:
     """Training the student on the teacher-labelled transfer set.
 
-    loss = soft_weight * T^2 * KL(teacher/T || student/T) + hard_weight * CE(student, teacher argmax).
+    Without `stages`: one stage, loss = soft_weight * T^2 * KL(teacher/T || student/T) + hard_weight *
+    CE(student, teacher argmax). With `stages`, each runs in order from the previous stage's best
+    checkpoint, is kept in the run directory, and a later run resumes after the last finished one.
+    `hidden_layers` pairs student and teacher layers for the hidden-state loss, as "student:teacher"
+    (0 = embeddings, 1 = first layer, -1 = last); `attention_layer` does the same for attention.
     Training stops early when dev accuracy has not improved for `patience` evaluations.
     """
 
@@ -117,6 +159,28 @@ class DistillConfig:
     patience: int = 3
     evals_per_epoch: int = 2
     seed: int = 0
+    stages: tuple[StageConfig, ...] = ()
+    hidden_layers: tuple[str, ...] = ("-1:-1",)
+    attention_layer: str = "-1:-1"
+
+    @property
+    def resolved_stages(self) -> tuple[StageConfig, ...]:
+        if self.stages:
+            return self.stages
+        return (StageConfig("distill", LossWeights(soft_logits=self.soft_weight, hard_labels=self.hard_weight)),)
+
+    @property
+    def layer_pairs(self) -> list[tuple[int, int]]:
+        return [parse_layer_pair(text) for text in self.hidden_layers]
+
+
+def parse_layer_pair(text: str) -> tuple[int, int]:
+    """`"2:6"` → (student layer 2, teacher layer 6); negative numbers count from the top."""
+    try:
+        student, teacher = (int(part) for part in str(text).split(":"))
+    except ValueError:
+        raise ConfigError(f"cannot read layer pair {text!r}", hint='write "student:teacher", e.g. "-1:-1" or "2:6"') from None
+    return student, teacher
 
 
 @dataclass(frozen=True)
@@ -263,7 +327,9 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"recipe key {key!r} must be a list, got {value!r}")
-        return tuple(_coerce(typing.get_args(kind)[0], item, key) for item in value)
+        return tuple(_coerce(typing.get_args(kind)[0], item, f"{key}[{i}]") for i, item in enumerate(value))
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, key)
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -332,6 +398,29 @@ def _validate(recipe: Recipe) -> None:
         recipe.distill.soft_weight == 0 and recipe.distill.hard_weight == 0
     ):
         raise ConfigError("distill.soft_weight and distill.hard_weight must be non-negative and not both zero")
+    _validate_stages(recipe)
+
+
+def _validate_stages(recipe: Recipe) -> None:
+    distill = recipe.distill
+    names = [stage.name for stage in distill.stages]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"distill.stages repeats a stage name: {', '.join(names)}", hint="give each stage its own name")
+    for i, stage in enumerate(distill.resolved_stages):
+        where = f"distill.stages[{i}] ({stage.name})"
+        weights = dataclasses.asdict(stage.losses)
+        if any(value < 0 for value in weights.values()) or not any(weights.values()):
+            raise ConfigError(f"{where} needs at least one positive loss weight and none negative",
+                              hint=f"losses: {', '.join(weights)}")
+        if stage.losses.attention > 0 and recipe.student.kind != "transformer":
+            raise ConfigError(f"{where} matches attention, which a {recipe.student.kind} student does not have",
+                              hint="use the attention loss with --student transformer, or hidden_states")
+        for key in ("epochs", "learning_rate"):
+            value = getattr(stage, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"recipe key '{where}.{key}' = {value!r} must be positive")
+    distill.layer_pairs
+    parse_layer_pair(distill.attention_layer)
 
 
 def _join(path: str, name: str) -> str:

@@ -4,11 +4,10 @@ from pathlib import Path
 import jsonschema
 import onnxruntime
 import pytest
+from conftest import tiny_recipe
 from typer.testing import CliRunner
 
-from conftest import tiny_recipe
-from kdedge.bench import (TEACHER_ONNX_INT8, TEACHER_TORCH, BenchConfig, Row, _time, add_speedups,
-                          run_benchmark)
+from kdedge.bench import TEACHER_ONNX_INT8, TEACHER_TORCH, BenchConfig, Row, _time, add_speedups, run_benchmark
 from kdedge.cli import app
 from kdedge.pipeline import compress
 

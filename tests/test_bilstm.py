@@ -38,8 +38,8 @@ def test_padding_never_changes_the_prediction():
 def test_backward_direction_reads_the_text_right_to_left():
     student = make_student()
     ids = torch.randint(1, 100, (1, 6))
-    states = student.encode(ids, torch.ones_like(ids))
-    reversed_states = student.encode(ids.flip(1), torch.ones_like(ids))
+    states = student.features(ids, torch.ones_like(ids)).hidden_states[-1]
+    reversed_states = student.features(ids.flip(1), torch.ones_like(ids)).hidden_states[-1]
     hidden = student.config.hidden_size
     # the backward half on the text equals the forward LSTM's view of the reversed text, reversed
     expected, _ = student.backward_lstm(student.embeddings(student.token_map[ids.flip(1)]))

@@ -105,3 +105,34 @@ def test_init_that_does_not_fit_the_student_kind(tmp_path):
     result = runner.invoke(app, ["compress", "--student", "bilstm", "--init", "etd-impt", "-o", str(tmp_path / "a")])
     assert result.exit_code == 2
     assert "does not apply" in one_error_line(result)
+
+
+def test_label_in_shards_then_compress_uses_the_cache(tiny_teacher_dir, tiny_csv, tmp_path):
+    import yaml
+    from conftest import tiny_recipe
+
+    from kdedge.teacher_cache import TeacherCache
+
+    recipe_file = tmp_path / "tiny.yaml"
+    values = tiny_recipe(tiny_teacher_dir, tiny_csv, data={"max_transfer": 300}).to_dict()
+    recipe_file.write_text(yaml.safe_dump(values))
+    common = ["--recipe", str(recipe_file), "--run-dir", str(tmp_path / "run"), "--quiet"]
+    assert runner.invoke(app, ["label", "--teacher-only", *common]).exit_code == 0
+    assert (tmp_path / "run" / "teacher" / "stage.json").is_file()
+    assert not (tmp_path / "run" / "teacher_cache").exists()
+    for shard in ("0/2", "1/2"):
+        result = runner.invoke(app, ["label", "--shard", shard, *common])
+        assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "run" / "teacher_cache" / "transfer" / "meta.json").read_text())
+    assert not TeacherCache(tmp_path / "run" / "teacher_cache", meta["key"], meta["chunk_rows"]).missing_chunks(
+        "transfer", meta["rows"], ["logits"])
+    result = runner.invoke(app, ["compress", *common, "--output", str(tmp_path / "artifact"),
+                                 "--set", "export.min_agreement=0.95"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "artifact" / "kdedge.json").is_file()
+
+
+def test_bad_shard_is_one_line(tmp_path):
+    result = runner.invoke(app, ["label", "--shard", "3/2", "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "shard" in one_error_line(result)

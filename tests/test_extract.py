@@ -36,12 +36,12 @@ def test_student_rows_come_from_the_kept_teacher_tokens():
 # --- Transformer extraction ----------------------------------------------------------------------
 
 import pytest  # noqa: E402
+from kdedge_runtime.encoding import TextEncoder  # noqa: E402
 
 from kdedge.extract import extract_transformer, select_structure  # noqa: E402
 from kdedge.importance import importance_scores  # noqa: E402
 from kdedge.students.transformer import TransformerConfig  # noqa: E402
 from kdedge.teacher import count_params, load_teacher  # noqa: E402
-from kdedge_runtime.encoding import TextEncoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")

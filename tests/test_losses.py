@@ -3,7 +3,16 @@ import math
 import pytest
 import torch
 
-from kdedge.losses import LOSSES, HardLabelsLoss, SoftLogitsLoss
+from kdedge.losses import (
+    LOSSES,
+    UNLABELLED,
+    AttentionLoss,
+    GoldLabelsLoss,
+    HardLabelsLoss,
+    HiddenStatesLoss,
+    SoftLogitsLoss,
+    masked_mean,
+)
 
 
 def test_soft_logits_golden_value():
@@ -35,4 +44,65 @@ def test_hard_labels_golden_value():
 
 
 def test_registry_names_each_loss():
-    assert LOSSES == {"soft_logits": SoftLogitsLoss, "hard_labels": HardLabelsLoss}
+    assert LOSSES == {"soft_logits": SoftLogitsLoss, "hard_labels": HardLabelsLoss, "gold_labels": GoldLabelsLoss,
+                      "hidden_states": HiddenStatesLoss, "attention": AttentionLoss}
+
+
+def test_gold_labels_ignore_unlabelled_rows():
+    student = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0], [5.0, -5.0]])
+    gold = torch.tensor([1, 0, UNLABELLED])  # the third row is a transfer text: no gold label
+    expected = (math.log(2.0) - math.log(0.75)) / 2
+    assert GoldLabelsLoss()(student, gold).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gold_labels_zero_without_labelled_rows_but_keeps_the_graph():
+    student = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    loss = GoldLabelsLoss()(student, torch.tensor([UNLABELLED]))
+    loss.backward()
+    assert loss.item() == 0.0 and student.grad is not None and not student.grad.any()
+
+
+def test_masked_mean_ignores_padding():
+    states = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert masked_mean(states, mask).tolist() == [[2.0, 3.0]]
+
+
+def test_hidden_states_golden_value_through_the_projection():
+    loss = HiddenStatesLoss([2], [3])
+    with torch.no_grad():  # W maps (a, b) to (a, b, a + b), bias 1
+        loss.projections[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        loss.projections[0].bias.fill_(1.0)
+    student = [torch.tensor([[1.0, 2.0]])]  # projects to (2, 3, 4)
+    teacher = [torch.tensor([[2.0, 3.0, 6.0]])]  # squared errors 0, 0, 4 → mean 4/3
+    assert loss(student, teacher).item() == pytest.approx(4 / 3, rel=1e-6)
+
+
+def test_hidden_states_averages_layer_pairs_and_learns_the_projection():
+    torch.manual_seed(0)
+    loss = HiddenStatesLoss([4, 4], [6, 6])
+    student = [torch.randn(32, 4), torch.randn(32, 4)]
+    teacher = [s @ torch.randn(4, 6) for s in student]  # a linear map exists, so the loss can reach ~0
+    optimizer = torch.optim.Adam(loss.parameters(), lr=0.05)
+    first = loss(student, teacher).item()
+    for _ in range(400):
+        optimizer.zero_grad()
+        value = loss(student, teacher)
+        value.backward()
+        optimizer.step()
+    assert value.item() < first * 0.01
+
+
+def test_attention_golden_value_averages_heads_and_skips_padding():
+    # teacher: 2 heads whose mean at query 0 is [0.5, 0.5]; student: 1 head with [0.25, 0.75]
+    teacher = torch.tensor([[[[1.0, 0.0], [0.5, 0.5]], [[0.0, 1.0], [0.5, 0.5]]]])
+    student = torch.tensor([[[[0.25, 0.75], [0.9, 0.1]]]])
+    mask = torch.tensor([[1, 0]])  # query 1 is padding
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert AttentionLoss()(student, teacher, mask).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_attention_zero_when_distributions_match():
+    probabilities = torch.softmax(torch.randn(2, 3, 4, 4), dim=-1)
+    mask = torch.ones(2, 4, dtype=torch.long)
+    assert AttentionLoss()(probabilities, probabilities, mask).item() == pytest.approx(0.0, abs=1e-6)

@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import tiny_recipe
+from kdedge_runtime import Predictor
+
 from kdedge.errors import ConfigError, DataError
 from kdedge.pipeline import compress
-from kdedge_runtime import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +64,10 @@ def test_runtime_predictions_equal_the_reported_metrics(compressed):
 def test_second_run_reuses_every_stage(compressed, tiny_teacher_dir, tiny_csv):
     recipe, first, root = compressed
     teacher_stamp = (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns
-    student_stamp = (root / "run" / "student-bilstm" / "student.pt").stat().st_mtime_ns
+    student_stamp = (root / "run" / "student-bilstm" / "1-distill" / "student.pt").stat().st_mtime_ns
     again = compress(recipe, root / "artifact", root / "run")
     assert (root / "run" / "teacher" / "stage.json").stat().st_mtime_ns == teacher_stamp
-    assert (root / "run" / "student-bilstm" / "student.pt").stat().st_mtime_ns == student_stamp
+    assert (root / "run" / "student-bilstm" / "1-distill" / "student.pt").stat().st_mtime_ns == student_stamp
     assert again.manifest["metrics"] == first.manifest["metrics"]
 
 

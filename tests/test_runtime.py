@@ -5,10 +5,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import tiny_recipe
-from kdedge.pipeline import compress
 from kdedge_runtime import ArtifactError, Predictor
+
+from kdedge.pipeline import compress
 
 
 def test_import_does_not_load_torch_or_transformers():

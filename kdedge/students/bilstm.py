@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from kdedge.students.features import Features
+
 
 @dataclass(frozen=True)
 class BiLSTMConfig:
@@ -46,21 +48,26 @@ class BiLSTMClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Per-token states [batch, seq, 2 * hidden] (forward ‖ backward)."""
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, attentions: bool = False) -> Features:
+        """Logits plus hidden states: 0 = the embeddings, 1 = the BiLSTM's [batch, seq, 2 * hidden] states."""
+        if attentions:
+            raise ValueError("a BiLSTM has no attention to match")
         embedded = self.dropout(self.embeddings(self.token_map[input_ids]))
         forward_states, _ = self.forward_lstm(embedded)
         reverse = _reverse_within_length(attention_mask).unsqueeze(-1)
         reversed_input = torch.gather(embedded, 1, reverse.expand(-1, -1, embedded.shape[-1]))
         backward_states, _ = self.backward_lstm(reversed_input)
         backward_states = torch.gather(backward_states, 1, reverse.expand(-1, -1, backward_states.shape[-1]))
-        return torch.cat([forward_states, backward_states], dim=-1)
+        states = torch.cat([forward_states, backward_states], dim=-1)
+        pooled = states.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4).max(dim=1).values
+        return Features(self.classifier(self.dropout(pooled)), (embedded, states))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        states = self.encode(input_ids, attention_mask)
-        states = states.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4)
-        pooled = states.max(dim=1).values
-        return self.classifier(self.dropout(pooled))
+        return self.features(input_ids, attention_mask).logits
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """From the top down, for gradual unfreezing: the classifier, the BiLSTM, the embeddings."""
+        return [[self.classifier], [self.forward_lstm, self.backward_lstm], [self.embeddings]]
 
 
 def _reverse_within_length(attention_mask: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ class BuiltStudent:
     tokenizer: Tokenizer
     pad_token_id: int
     shape: str  # the chosen shape and why, for people
+    teacher_ids: np.ndarray | None = None  # teacher id of each student token id, when the vocabulary was trimmed
 
 
 def build_student(
@@ -103,4 +104,4 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter) -> Buil
         )
         student = extract_transformer(teacher.model, config, selection, trimmed.teacher_ids)
         reporter.note(f"{method}: kept teacher layers {', '.join(str(i + 1) for i in selection.layers)}")
-    return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason)
+    return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason, trimmed.teacher_ids)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from kdedge.students.features import Features, hf_layer_groups
+
 SUPPORTED_MODEL_TYPES = ("bert",)
 
 
@@ -73,3 +75,26 @@ class TransformerClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, attentions: bool = False) -> Features:
+        """Logits, hidden states (embeddings, then each layer) and, if asked, attention probabilities.
+
+        Attention probabilities are returned before attention dropout, so that they are distributions
+        that a loss can compare with the teacher's; the rest of the network keeps its dropout.
+        """
+        self_attention = [m for name, m in self.model.named_modules() if name.endswith("attention.self")]
+        training = [m.training for m in self_attention]
+        if attentions:
+            for module in self_attention:
+                module.train(False)
+        try:
+            output = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
+                                output_attentions=attentions)
+        finally:
+            for module, mode in zip(self_attention, training, strict=True):
+                module.train(mode)
+        return Features(output.logits, tuple(output.hidden_states), tuple(output.attentions) if attentions else None)
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """From the top down, for gradual unfreezing: head and pooler, each layer, the embeddings."""
+        return hf_layer_groups(self.model)

@@ -1,0 +1,18 @@
+"""Gold labels: cross-entropy on the rows that carry a human label (the labelled train split)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+UNLABELLED = -100  # the label of a transfer-set row: ignored by this loss
+
+
+class GoldLabelsLoss(nn.Module):
+    """Mean cross-entropy over the labelled rows of the batch; zero when the batch has none."""
+
+    def forward(self, student_logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        if not bool((gold != UNLABELLED).any()):
+            return student_logits.sum() * 0.0  # keeps the graph, adds nothing
+        return F.cross_entropy(student_logits, gold, ignore_index=UNLABELLED)

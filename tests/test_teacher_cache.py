@@ -1,0 +1,76 @@
+"""The chunked teacher cache: gather by index, shard, resume, invalidate."""
+
+import numpy as np
+import pytest
+
+from kdedge.errors import ConfigError
+from kdedge.teacher_cache import TeacherCache, parse_shard
+
+TEXTS = [f"text {i}" for i in range(23)]
+
+
+class Counting:
+    """A fake teacher: row i of each field is (i, i) for 'text i'; records which texts it saw."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def __call__(self, texts, fields):
+        self.seen += list(texts)
+        values = np.array([[float(t.split()[1])] * 2 for t in texts], dtype=np.float32)
+        return {name: values + (100 if name == "hidden-2" else 0) for name in fields}
+
+
+def test_fill_then_gather_rows_in_any_order(tmp_path):
+    cache = TeacherCache(tmp_path, key="k", chunk_rows=5)
+    compute = Counting()
+    assert cache.fill("transfer", TEXTS, ["logits", "hidden-2"], compute) == 5
+    logits = cache.array("transfer", "logits")
+    assert len(logits) == 23 and sorted(compute.seen) == sorted(TEXTS)
+    np.testing.assert_array_equal(logits[[22, 0, 7, 7]][:, 0], [22, 0, 7, 7])
+    np.testing.assert_array_equal(cache.array("transfer", "hidden-2")[[3]], [[103, 103]])
+    assert logits.numpy().shape == (23, 2)
+
+
+def test_shards_label_disjoint_chunks_and_the_cache_is_usable_only_when_all_are_done(tmp_path):
+    first, second = Counting(), Counting()
+    TeacherCache(tmp_path, "k", chunk_rows=5).fill("transfer", TEXTS, ["logits"], first, shard=(0, 2))
+    with pytest.raises(ConfigError, match="2 chunks missing"):
+        TeacherCache(tmp_path, "k", chunk_rows=5).array("transfer", "logits")
+    TeacherCache(tmp_path, "k", chunk_rows=5).fill("transfer", TEXTS, ["logits"], second, shard=(1, 2))
+    assert not set(first.seen) & set(second.seen) and len(first.seen) + len(second.seen) == 23
+    assert TeacherCache(tmp_path, "k", chunk_rows=5).array("transfer", "logits")[[21]][0, 0] == 21
+
+
+def test_an_interrupted_run_resumes_at_the_missing_chunk(tmp_path):
+    cache = TeacherCache(tmp_path, "k", chunk_rows=5)
+    cache.fill("transfer", TEXTS, ["logits"], Counting())
+    (tmp_path / "transfer" / "logits" / "chunk-00003.npy").unlink()
+    again = Counting()
+    assert cache.fill("transfer", TEXTS, ["logits"], again) == 1
+    assert again.seen == TEXTS[15:20]
+
+
+def test_a_new_field_computes_only_that_field(tmp_path):
+    cache = TeacherCache(tmp_path, "k", chunk_rows=10)
+    cache.fill("dev", TEXTS, ["logits"], Counting())
+    asked = []
+    cache.fill("dev", TEXTS, ["logits", "hidden-2"], lambda texts, fields: asked.append(fields) or Counting()(texts, fields))
+    assert asked == [["hidden-2"]] * 3
+
+
+def test_a_changed_key_recomputes_everything(tmp_path):
+    TeacherCache(tmp_path, "old", chunk_rows=10).fill("dev", TEXTS, ["logits"], Counting())
+    fresh = Counting()
+    assert TeacherCache(tmp_path, "new", chunk_rows=10).fill("dev", TEXTS, ["logits"], fresh) == 3
+    assert len(fresh.seen) == 23
+
+
+@pytest.mark.parametrize("text", ["2/2", "a/b", "3", "-1/4"])
+def test_bad_shards_are_refused(text):
+    with pytest.raises(ConfigError):
+        parse_shard(text)
+
+
+def test_shard_parses():
+    assert parse_shard("1/4") == (1, 4)
