@@ -79,7 +79,7 @@ def compress(
     with _one_line_errors(debug):
         from kdedge.pipeline import compress as run_compress
         from kdedge.progress import Reporter
-        from kdedge.report import compression_table
+        from kdedge.report import compression_table, variants_table
 
         chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init,
                                       max_params)
@@ -93,6 +93,9 @@ def compress(
             from_stage=from_stage,
         )
         Console().print(compression_table(result.manifest, result.seconds))
+        table = variants_table(result.manifest)
+        if table is not None and not quiet:
+            Console().print(table)
 
 
 @app.command("label")

@@ -27,18 +27,18 @@ from kdedge.batching import padded
 from kdedge.data import TaskData, load_task_data
 from kdedge.distill import DistillSet, OnlineTeacher, distill, resolve_layer_pairs
 from kdedge.errors import ConfigError
-from kdedge.export import check_agreement, check_logit_parity, export_onnx, fuse_transformer
+from kdedge.export import check_logit_parity, export_onnx, fuse_transformer
 from kdedge.finetune import finetune_teacher
 from kdedge.labelling import model_logits, teacher_outputs
 from kdedge.latency import median_ms, torch_runner
 from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
-from kdedge.quantize import quantize_dynamic_int8
 from kdedge.recipe import Recipe
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.teacher import Teacher, count_params, folder_fingerprint, load_teacher, quiet_transformers
 from kdedge.teacher_cache import TeacherCache, hidden_field
+from kdedge.variants import build_variants, calibration_batches, variant_summary
 
 TASK = "sequence-classification"
 LATENCY_BATCH = 32
@@ -97,27 +97,28 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
         fp32 = Predictor(staging, threads=os.cpu_count())
         fp32_logits = fp32.logits(data.test.texts)
         max_difference = check_logit_parity(student_logits, fp32_logits, recipe.export.atol, "the ONNX fp32 export")
-        metrics = {"teacher": teacher_metrics, "student": student_metrics,
-                   "student_onnx_fp32": classification_metrics(data.test.labels, fp32_logits.argmax(axis=1))}
-        parity = {"fp32_max_abs_logit_difference": max_difference, "atol": recipe.export.atol}
-        variant, chosen = "fp32", fp32
-        disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx_fp32": (staging / MODEL_FILE).stat().st_size}
-        if recipe.export.quantize == "int8-dynamic":
-            quantize_dynamic_int8(staging / MODEL_FILE, staging / "model.int8.onnx")
-            int8 = Predictor(staging, threads=os.cpu_count(), model_file="model.int8.onnx")
-            int8_logits = int8.logits(data.test.texts)
-            parity["int8_agreement_with_fp32"] = check_agreement(
-                fp32_logits, int8_logits, recipe.export.min_agreement, "the dynamic INT8 model"
-            )
-            parity["min_agreement"] = recipe.export.min_agreement
-            metrics["student_onnx_int8"] = classification_metrics(data.test.labels, int8_logits.argmax(axis=1))
-            disk["student_onnx_int8"] = (staging / "model.int8.onnx").stat().st_size
-            os.replace(staging / "model.int8.onnx", staging / MODEL_FILE)
-            variant, chosen = "int8-dynamic", Predictor(staging, threads=os.cpu_count())
-        latency = _quick_latency(teacher, encoder, chosen, student_encoder, data, reporter)
-        manifest = seal(staging, {**base, "variant": variant, "metrics": metrics, "parity": parity,
-                                  "latency_ms_batch32": latency, "disk_bytes": disk,
-                                  "training": {"shape": shape_reason, "history": history}})
+        parity = {"fp32_max_abs_logit_difference": max_difference, "atol": recipe.export.atol,
+                  "min_agreement": recipe.export.min_agreement}
+        calibration = (calibration_batches(student_encoder, data.transfer, recipe.export.calibration_size, recipe.data.seed)
+                       if "int8-static" in recipe.export.variants else [])
+        reporter.note(f"variants: fp32, {', '.join(v for v in recipe.export.variants if v != 'fp32') or 'none other'}; "
+                      f"gate {recipe.export.min_agreement:.0%} agreement, tolerance {recipe.export.max_accuracy_drop:g}")
+        variants = build_variants(staging, student_encoder, fp32_logits, data.test.texts, data.test.labels,
+                                  calibration, recipe.export, reporter)
+        chosen = next(row for row in variants if row.chosen)
+        reporter.note(variant_summary(variants))
+        metrics = {"teacher": teacher_metrics, "student": student_metrics}
+        for row in variants:
+            if row.accuracy is not None:
+                metrics[f"student_onnx_{row.variant}"] = {"accuracy": row.accuracy, "macro_f1": row.macro_f1}
+        metrics["student_onnx"] = metrics[f"student_onnx_{chosen.variant}"]
+        disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
+                **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
+        latency = _quick_latency(teacher, encoder, Predictor(staging, threads=os.cpu_count()), student_encoder, data,
+                                 reporter)
+        manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
+                                  "metrics": metrics, "parity": parity, "latency_ms_batch32": latency,
+                                  "disk_bytes": disk, "training": {"shape": shape_reason, "history": history}})
     reporter.step(f"artifact written to [bold]{output}[/]")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
 

@@ -185,10 +185,19 @@ def parse_layer_pair(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """ONNX export, quantization and the parity gate that every exported model must pass."""
+    """ONNX export, the variants to build, and the gates every exported model must pass.
+
+    The fp32 export must match PyTorch within `atol`. `variants` (any of int8-dynamic, int8-static,
+    fp16) are built besides it; each must agree with fp32's predicted labels on `min_agreement` of the
+    test rows or it is not shipped. The artifact ships the fastest variant on this CPU whose test
+    accuracy is at most `max_accuracy_drop` (0.01 = 1 point) below fp32's. Static INT8 calibrates on
+    `calibration_size` transfer texts.
+    """
 
     opset: int = 17
-    quantize: Literal["int8-dynamic", "none"] = "int8-dynamic"
+    variants: tuple[Literal["fp32", "int8-dynamic", "int8-static", "fp16"], ...] = ("int8-dynamic", "int8-static")
+    max_accuracy_drop: float = 0.01
+    calibration_size: int = 256
     atol: float = 1e-4
     min_agreement: float = 0.99
 
@@ -381,6 +390,10 @@ def _validate(recipe: Recipe) -> None:
             raise ConfigError(f"recipe key 'data.{key}' = {size} must be a fraction in (0, 1) or a row count")
         if isinstance(size, int) and size <= 0:
             raise ConfigError(f"recipe key 'data.{key}' = {size} must be positive")
+    if not 0 <= recipe.export.max_accuracy_drop <= 1:
+        raise ConfigError("recipe key 'export.max_accuracy_drop' must be in [0, 1] (0.01 = one point of accuracy)")
+    if recipe.export.calibration_size <= 0:
+        raise ConfigError("recipe key 'export.calibration_size' must be positive")
     if not 0 < recipe.export.min_agreement <= 1:
         raise ConfigError("recipe key 'export.min_agreement' must be in (0, 1]")
     if not 0 <= recipe.student.dropout < 1:

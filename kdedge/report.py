@@ -15,7 +15,7 @@ def _metric(metrics: dict, name: str, key: str) -> str:
 
 def compression_table(manifest: dict, seconds: float | None = None) -> Table:
     metrics, disk, latency = manifest["metrics"], manifest.get("disk_bytes", {}), manifest.get("latency_ms_batch32", {})
-    quantized = manifest.get("variant") == "int8-dynamic"
+    variant = manifest.get("variant", "fp32")
     title = f"kdedge: {manifest['teacher']['name']} → {manifest['student']['kind']} student"
     if seconds is not None:
         title += f" ({seconds / 60:.1f} min)"
@@ -23,9 +23,9 @@ def compression_table(manifest: dict, seconds: float | None = None) -> Table:
     table.add_column("")
     table.add_column("teacher (PyTorch fp32)", justify="right")
     table.add_column("student fp32", justify="right")
-    table.add_column("student INT8 (artifact)" if quantized else "student ONNX fp32 (artifact)", justify="right")
+    table.add_column(f"student ONNX {variant} (artifact)", justify="right")
     teacher_params, student_params = manifest["teacher"]["params"], manifest["student"]["params"]
-    deployed = "student_onnx_int8" if quantized else "student_onnx_fp32"
+    deployed = "student_onnx"
     table.add_row("parameters", f"{teacher_params:,}", f"{student_params:,}", f"{student_params:,}")
     table.add_row("compression", "1x", f"{manifest['compression']:.1f}x", f"{manifest['compression']:.1f}x")
     table.add_row("disk size", _size(disk.get("teacher_weights")), _size(disk.get("student_onnx_fp32")),
@@ -42,4 +42,23 @@ def compression_table(manifest: dict, seconds: float | None = None) -> Table:
         table.add_row(f"CPU latency ({shape})", f"{latency['teacher_torch_fp32']:.1f} ms", "",
                       f"{latency['student_onnx']:.2f} ms "
                       f"({latency['teacher_torch_fp32'] / latency['student_onnx']:.0f}x)")
+    return table
+
+
+def variants_table(manifest: dict) -> Table | None:
+    """Every variant `compress` built and measured on this CPU; the shipped one is marked."""
+    rows = manifest.get("variants")
+    if not rows:
+        return None
+    table = Table(title="variants (test split; latency: one batch of 32, onnxruntime CPU)")
+    for column in ("variant", "size", "accuracy", "agrees with fp32", "latency", "shipped", "note"):
+        table.add_column(column, justify="left" if column in ("variant", "note") else "right")
+    for row in rows:
+        table.add_row(
+            row["variant"], _size(row["file_bytes"] or None),
+            "—" if row["accuracy"] is None else f"{row['accuracy']:.4f}",
+            "—" if row["agreement_with_fp32"] is None else f"{row['agreement_with_fp32']:.2%}",
+            "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms",
+            "✓" if row["chosen"] else "", row["note"],
+        )
     return table

@@ -1,0 +1,141 @@
+"""Build the recipe's model variants, gate and measure each, and pick the one the artifact ships.
+
+Every variant (fp32, dynamic INT8, static INT8, FP16) is measured the same way on the same machine:
+test accuracy, agreement of its predicted labels with the fp32 export, the largest logit difference,
+size on disk and the median CPU latency of one batch. A variant whose agreement falls below
+`export.min_agreement` fails its gate and is not shipped. Among fp32 and the variants that passed,
+the artifact ships the fastest whose test accuracy is at most `export.max_accuracy_drop` below
+fp32's; the table goes into `kdedge.json`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from kdedge_runtime import Predictor
+from kdedge_runtime.encoding import TextEncoder
+
+from kdedge.artifact import MODEL_FILE
+from kdedge.latency import median_ms
+from kdedge.metrics import classification_metrics
+from kdedge.progress import Reporter
+from kdedge.quantize import VARIANT_BUILDERS, Calibration
+from kdedge.recipe import ExportConfig
+
+LATENCY_BATCH = 32
+
+
+@dataclass
+class VariantRow:
+    variant: str
+    file_bytes: int = 0
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    agreement_with_fp32: float | None = None
+    max_abs_logit_difference: float | None = None
+    latency_ms: float | None = None  # median, one batch of LATENCY_BATCH test texts, onnxruntime CPU
+    passed: bool = False  # built and within the agreement gate
+    eligible: bool = False  # passed and within the accuracy tolerance
+    chosen: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def calibration_batches(encoder: TextEncoder, texts: list[str], size: int, seed: int = 0,
+                        batch_size: int = 32) -> Calibration:
+    """`size` texts drawn at random (seeded) from `texts`, as padded model inputs for static INT8."""
+    if not texts:
+        return []
+    rng = np.random.default_rng(seed)
+    chosen = [texts[i] for i in rng.choice(len(texts), size=min(size, len(texts)), replace=False)]
+    batches = []
+    for start in range(0, len(chosen), batch_size):
+        input_ids, attention_mask = encoder.pad(encoder.encode(chosen[start : start + batch_size]))
+        batches.append({"input_ids": input_ids, "attention_mask": attention_mask})
+    return batches
+
+
+def build_variants(
+    staging: Path,
+    encoder: TextEncoder,
+    fp32_logits: np.ndarray,
+    texts: list[str],
+    labels: np.ndarray,
+    calibration: Calibration,
+    config: ExportConfig,
+    reporter: Reporter,
+) -> list[VariantRow]:
+    """Measure fp32 (`staging/model.onnx`) and each variant of `config.variants`; leave the chosen one
+    as `staging/model.onnx` and no other model file. Returns the table, chosen row marked."""
+    threads = os.cpu_count()
+    sample = encoder.pad(encoder.encode(texts[:LATENCY_BATCH] or ["sample"]))
+    fp32_metrics = classification_metrics(labels, fp32_logits.argmax(axis=1))
+    fp32 = VariantRow("fp32", (staging / MODEL_FILE).stat().st_size, fp32_metrics["accuracy"],
+                      fp32_metrics["macro_f1"], 1.0, 0.0, passed=True, eligible=True)
+    fp32.latency_ms = _latency(Predictor(staging, threads=threads), sample)
+    rows, files = [fp32], {"fp32": MODEL_FILE}
+    for name in config.variants:
+        if name == "fp32":
+            continue
+        file = f"model.{name}.onnx"
+        row = VariantRow(name)
+        rows.append(row)
+        try:
+            VARIANT_BUILDERS[name](staging / MODEL_FILE, staging / file, calibration)
+        except Exception as error:  # an onnxruntime tool that cannot handle this graph: report, ship the rest
+            row.note = f"could not be built: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            reporter.note(f"[yellow]{name}:[/] {row.note}")
+            (staging / file).unlink(missing_ok=True)
+            continue
+        predictor = Predictor(staging, threads=threads, model_file=file)
+        logits = predictor.logits(texts)
+        metrics = classification_metrics(labels, logits.argmax(axis=1))
+        differs = fp32_logits.argmax(axis=1) != logits.argmax(axis=1)
+        row.file_bytes = (staging / file).stat().st_size
+        row.accuracy, row.macro_f1 = metrics["accuracy"], metrics["macro_f1"]
+        row.agreement_with_fp32 = float(1 - differs.mean()) if len(differs) else 1.0
+        row.max_abs_logit_difference = float(np.abs(fp32_logits - logits).max()) if logits.size else 0.0
+        row.latency_ms = _latency(predictor, sample)
+        row.passed = row.agreement_with_fp32 >= config.min_agreement
+        if not row.passed:
+            row.note = (f"failed the gate: predicted labels differ from fp32 on {int(differs.sum())} of {len(differs)} "
+                        f"test rows ({row.agreement_with_fp32:.2%} agree, {config.min_agreement:.2%} required); "
+                        f"logits differ by up to {row.max_abs_logit_difference:.3g}; not shipped")
+            reporter.note(f"[yellow]{name}:[/] {row.note}")
+            (staging / file).unlink()
+            continue
+        row.eligible = fp32.accuracy - row.accuracy <= config.max_accuracy_drop + 1e-12
+        if not row.eligible:
+            row.note = (f"accuracy {row.accuracy:.4f} is {fp32.accuracy - row.accuracy:.4f} below fp32, more than "
+                        f"export.max_accuracy_drop = {config.max_accuracy_drop:g}")
+        files[name] = file
+    best = min((row for row in rows if row.eligible), key=lambda row: row.latency_ms)
+    best.chosen = True
+    for name, file in files.items():
+        if name != best.variant and file != MODEL_FILE:
+            (staging / file).unlink()
+    if best.variant != "fp32":
+        os.replace(staging / files[best.variant], staging / MODEL_FILE)
+    return rows
+
+
+def _latency(predictor: Predictor, inputs: tuple[np.ndarray, np.ndarray]) -> float:
+    input_ids, attention_mask = inputs
+    return median_ms(lambda: predictor.run(input_ids, attention_mask), repeats=20, warmup=3)
+
+
+def variant_summary(rows: list[VariantRow]) -> str:
+    """One line for the run log: each variant's accuracy and latency, the chosen one marked."""
+    parts = []
+    for row in rows:
+        if row.accuracy is None:
+            parts.append(f"{row.variant} not built")
+            continue
+        mark = " [bold]← shipped[/]" if row.chosen else ("" if row.passed else " (failed gate)")
+        parts.append(f"{row.variant} acc {row.accuracy:.4f} {row.latency_ms:.2f} ms {row.file_bytes / 1e6:.2f} MB{mark}")
+    return " · ".join(parts)
