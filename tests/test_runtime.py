@@ -5,10 +5,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import tiny_recipe
 from kdedge_runtime import ArtifactError, Predictor
-
-from kdedge.pipeline import compress
 
 
 def test_import_does_not_load_torch_or_transformers():
@@ -16,13 +13,6 @@ def test_import_does_not_load_torch_or_transformers():
             "loaded = [m for m in ('torch', 'transformers', 'kdedge') if m in sys.modules]; "
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-@pytest.fixture(scope="module")
-def artifact(tiny_teacher_dir, tiny_csv, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runtime")
-    compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2}), root / "artifact", root / "run")
-    return root / "artifact"
 
 
 def test_predict_returns_labels_and_scores(artifact):
