@@ -21,6 +21,7 @@ from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "config.json"  # Transformer students only: the Hugging Face config, for optimum and transformers
 
 
 def file_sha256(path: Path) -> str:
@@ -43,7 +44,7 @@ def seal(folder: Path, manifest: dict) -> dict:
     manifest["files"] = {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE}
     manifest["hashes"] = {
         name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size}
-        for name in (MODEL_FILE, TOKENIZER_FILE)
+        for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE) if (folder / name).is_file()
     }
     write_manifest(folder, manifest)
     return {"schema": SCHEMA_VERSION, **manifest}
@@ -63,7 +64,7 @@ def staged_artifact(destination: Path):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     for leftover in staging.iterdir():
-        if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, MANIFEST_NAME):
+        if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME):
             leftover.unlink()
     previous = destination.parent / f".{destination.name}.previous-{os.getpid()}"
     if destination.exists():

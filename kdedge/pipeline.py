@@ -22,7 +22,7 @@ from kdedge_runtime.encoding import TextEncoder
 from tokenizers import Tokenizer
 
 from kdedge import __version__
-from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
+from kdedge.artifact import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
 from kdedge.batching import padded
 from kdedge.data import TaskData, load_task_data
 from kdedge.distill import DistillSet, OnlineTeacher, distill, resolve_layer_pairs
@@ -86,6 +86,10 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
         export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample)
         fusion = None
         if recipe.student.kind == "transformer":
+            hf_config = student.model.config
+            hf_config.id2label = dict(enumerate(data.labels))
+            hf_config.label2id = {label: i for i, label in enumerate(data.labels)}
+            hf_config.to_json_file(str(staging / CONFIG_FILE))
             fusion = fuse_transformer(staging / MODEL_FILE, student.config.num_heads, student.config.hidden_size)
             reporter.note("fused: " + (", ".join(f"{n} {op}" for op, n in fusion.items() if n) or "nothing"))
             if not any(fusion.values()):

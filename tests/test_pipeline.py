@@ -119,6 +119,12 @@ def test_transformer_student_end_to_end(tiny_teacher_dir, tiny_csv, tmp_path):
     # both INT8 variants quantize the fused graph and are measured
     for row in manifest["variants"]:
         assert row["accuracy"] is not None and row["latency_ms"] > 0, row
+    # a Hugging Face config rides along, so that transformers and optimum read the artifact too
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tmp_path / "artifact")
+    assert config.num_hidden_layers == layers and config.id2label[2] == "positive"
+    assert "config.json" in manifest["hashes"]
     # the artifact ships the student's trimmed tokenizer, and the runtime reads it
     predictor = Predictor(tmp_path / "artifact")
     assert predictor.predict(["the movie was wonderful"])[0].label == "positive"
