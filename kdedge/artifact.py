@@ -22,6 +22,7 @@ from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "config.json"  # Transformer students only: the Hugging Face config, for optimum and transformers
+VARIANTS_DIR = "variants"  # with export.keep_variants: the other variants that passed their gates
 
 
 def file_sha256(path: Path) -> str:
@@ -42,9 +43,10 @@ def seal(folder: Path, manifest: dict) -> dict:
     """Add sizes and hashes of the files the artifact ships, then write kdedge.json."""
     manifest = dict(manifest)
     manifest["files"] = {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE}
+    shipped = [name for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE) if (folder / name).is_file()]
+    shipped += sorted(f"{VARIANTS_DIR}/{path.name}" for path in (folder / VARIANTS_DIR).glob("*.onnx"))
     manifest["hashes"] = {
-        name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size}
-        for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE) if (folder / name).is_file()
+        name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in shipped
     }
     write_manifest(folder, manifest)
     return {"schema": SCHEMA_VERSION, **manifest}
@@ -64,8 +66,10 @@ def staged_artifact(destination: Path):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     for leftover in staging.iterdir():
+        if leftover.name == VARIANTS_DIR and leftover.is_dir():
+            continue
         if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME):
-            leftover.unlink()
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     previous = destination.parent / f".{destination.name}.previous-{os.getpid()}"
     if destination.exists():
         os.replace(destination, previous)

@@ -24,6 +24,7 @@ from kdedge.machine import fingerprint, matmul_peak_gflops
 TEACHER_TORCH = "teacher-torch-fp32"
 TEACHER_ONNX_FP32 = "teacher-onnx-fp32"
 TEACHER_ONNX_INT8 = "teacher-onnx-int8"
+TEACHER_ONNX_FP16 = "teacher-onnx-fp16"  # with --provider cuda only
 RANDOM_BERT_BASE = "bert-base-random"  # bert-base shape, random weights: latency does not depend on values
 
 
@@ -100,7 +101,7 @@ def run_benchmark(
 
     reporter = reporter or Reporter(quiet=True)
     providers = _providers(config.provider)
-    candidates = [_artifact_candidate(Path(folder), providers) for folder in artifacts]
+    candidates = [candidate for folder in artifacts for candidate in _artifact_candidates(Path(folder), providers)]
     notes: list[str] = []
     if against:
         num_labels = len(json.loads((Path(artifacts[0]) / "kdedge.json").read_text())["labels"]) if artifacts else 2
@@ -125,7 +126,7 @@ def _measure(candidates: list[Candidate], config: BenchConfig, notes: list[str],
             runners = {}
             for candidate in candidates:
                 started = time.perf_counter()
-                runners[candidate.model] = (candidate.load(threads), time.perf_counter() - started)
+                runners[candidate.model, candidate.variant] = (candidate.load(threads), time.perf_counter() - started)
             for seq_len in config.seq_lens:
                 for batch in config.batch_sizes:
                     for candidate in candidates:
@@ -135,7 +136,7 @@ def _measure(candidates: list[Candidate], config: BenchConfig, notes: list[str],
                                 result.notes.append(note)
                             task.advance()
                             continue
-                        run, load_seconds = runners[candidate.model]
+                        run, load_seconds = runners[candidate.model, candidate.variant]
                         ids = rng.integers(1, max(2, candidate.vocab_size), size=(batch, seq_len), dtype=np.int64)
                         mask = np.ones_like(ids)
                         times = _time(lambda: run(ids, mask), config)
@@ -226,9 +227,12 @@ def _onnx_loader(path: Path, providers: list[str]):
     return load
 
 
-def _artifact_candidate(folder: Path, providers: list[str]) -> Candidate:
+def _artifact_candidates(folder: Path, providers: list[str]) -> list[Candidate]:
+    """The model an artifact ships, then every variant it keeps under variants/ (export.keep_variants)."""
     from kdedge_runtime.manifest import ArtifactError, read_manifest
     from tokenizers import Tokenizer
+
+    from kdedge.artifact import VARIANTS_DIR
 
     try:
         manifest = read_manifest(folder)
@@ -236,14 +240,20 @@ def _artifact_candidate(folder: Path, providers: list[str]) -> Candidate:
         raise ConfigError(str(exc), hint="pass artifact folders written by kdedge compress") from None
     vocab = Tokenizer.from_file(str(folder / manifest.tokenizer_file)).get_vocab_size()
     student = manifest.raw.get("student", {})
-    return Candidate(
-        model=f"{folder.name} ({student.get('kind', 'student')})",
-        variant=manifest.raw.get("variant", "onnx"),
-        load=_onnx_loader(folder / manifest.model_file, providers),
-        vocab_size=vocab,
-        params=student.get("params"),
-        max_length=manifest.max_length if student.get("kind") == "transformer" else None,
-    )
+    models = [(manifest.raw.get("variant", "onnx"), folder / manifest.model_file)]
+    models += [(path.name.removeprefix("model.").removesuffix(".onnx"), path)
+               for path in sorted((folder / VARIANTS_DIR).glob("model.*.onnx"))]
+    return [
+        Candidate(
+            model=f"{folder.name} ({student.get('kind', 'student')})",
+            variant=variant,
+            load=_onnx_loader(path, providers),
+            vocab_size=vocab,
+            params=student.get("params"),
+            max_length=manifest.max_length if student.get("kind") == "transformer" else None,
+        )
+        for variant, path in models
+    ]
 
 
 def _teacher_candidates(name: str, num_labels: int, folder: Path, providers: list[str], config: BenchConfig,
@@ -253,7 +263,7 @@ def _teacher_candidates(name: str, num_labels: int, folder: Path, providers: lis
     from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
     from kdedge.export import export_onnx, fuse_transformer
-    from kdedge.quantize import quantize_dynamic_int8
+    from kdedge.quantize import convert_fp16, quantize_dynamic_int8
     from kdedge.teacher import count_params, quiet_transformers, resolve_teacher
 
     notes = []
@@ -307,8 +317,12 @@ def _teacher_candidates(name: str, num_labels: int, folder: Path, providers: lis
     fuse_transformer(fp32, bert.num_attention_heads, bert.hidden_size)
     quantize_dynamic_int8(fp32, int8)
     vocab = bert.vocab_size
-    return [
+    candidates = [
         Candidate(TEACHER_TORCH, "torch-fp32", torch_loader, vocab, params, flops_per_token),
         Candidate(TEACHER_ONNX_FP32, "onnx-fp32", _onnx_loader(fp32, providers), vocab, params),
         Candidate(TEACHER_ONNX_INT8, "int8-dynamic", _onnx_loader(int8, providers), vocab, params),
-    ], notes
+    ]
+    if config.provider == "cuda":  # what a GPU deployment would use: half precision
+        fp16 = convert_fp16(fp32, folder / "teacher.fp16.onnx")
+        candidates.append(Candidate(TEACHER_ONNX_FP16, "fp16", _onnx_loader(fp16, providers), vocab, params))
+    return candidates, notes

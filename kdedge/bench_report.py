@@ -60,10 +60,11 @@ def bench_plot(result: BenchResult, path: Path) -> None:
     threads = max(row.threads for row in result.results)
     figure, axes = plt.subplots(1, len(seq_lens), figsize=(6 * len(seq_lens), 4.2), squeeze=False)
     for axis, seq_len in zip(axes[0], seq_lens):
-        for model in dict.fromkeys(row.model for row in result.results):
-            rows = sorted((r for r in result.results if r.model == model and r.seq_len == seq_len
-                           and r.threads == threads), key=lambda r: r.batch_size)
-            axis.plot([r.batch_size for r in rows], [r.throughput for r in rows], marker="o", label=model)
+        for model, variant in dict.fromkeys((row.model, row.variant) for row in result.results):
+            rows = sorted((r for r in result.results if (r.model, r.variant) == (model, variant)
+                           and r.seq_len == seq_len and r.threads == threads), key=lambda r: r.batch_size)
+            axis.plot([r.batch_size for r in rows], [r.throughput for r in rows], marker="o",
+                      label=f"{model} {variant}")
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xlabel("batch size")

@@ -191,13 +191,15 @@ class ExportConfig:
     fp16) are built besides it; each must agree with fp32's predicted labels on `min_agreement` of the
     test rows or it is not shipped. The artifact ships the fastest variant on this CPU whose test
     accuracy is at most `max_accuracy_drop` (0.01 = 1 point) below fp32's. Static INT8 calibrates on
-    `calibration_size` transfer texts.
+    `calibration_size` transfer texts. `keep_variants` also ships every other variant that passed its
+    gate as `variants/model.<variant>.onnx` (for `kdedge bench`, or an FP16 model for a GPU).
     """
 
     opset: int = 17
     variants: tuple[Literal["fp32", "int8-dynamic", "int8-static", "fp16"], ...] = ("int8-dynamic", "int8-static")
     max_accuracy_drop: float = 0.01
     calibration_size: int = 256
+    keep_variants: bool = False
     atol: float = 1e-4
     min_agreement: float = 0.99
 

@@ -11,6 +11,7 @@ fp32's; the table goes into `kdedge.json`.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from kdedge_runtime import Predictor
 from kdedge_runtime.encoding import TextEncoder
 
-from kdedge.artifact import MODEL_FILE
+from kdedge.artifact import MODEL_FILE, VARIANTS_DIR
 from kdedge.latency import median_ms
 from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
@@ -116,8 +117,18 @@ def build_variants(
         files[name] = file
     best = min((row for row in rows if row.eligible), key=lambda row: row.latency_ms)
     best.chosen = True
+    if config.keep_variants:
+        (staging / VARIANTS_DIR).mkdir(exist_ok=True)
     for name, file in files.items():
-        if name != best.variant and file != MODEL_FILE:
+        if name == best.variant:
+            continue
+        kept = staging / VARIANTS_DIR / f"model.{name}.onnx"
+        if file == MODEL_FILE:  # fp32, about to be replaced by the chosen variant
+            if config.keep_variants:
+                shutil.copyfile(staging / file, kept)
+        elif config.keep_variants:
+            os.replace(staging / file, kept)
+        else:
             (staging / file).unlink()
     if best.variant != "fp32":
         os.replace(staging / files[best.variant], staging / MODEL_FILE)

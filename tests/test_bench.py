@@ -18,7 +18,8 @@ TINY = BenchConfig(batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), min_repeats=
 @pytest.fixture(scope="module")
 def artifact(tiny_teacher_dir, tiny_csv, tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
-    compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2}, export={"min_agreement": 0.9}),
+    compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2},
+                         export={"min_agreement": 0.9, "keep_variants": True}),
              root / "artifact", root / "run")
     return root / "artifact"
 
@@ -27,7 +28,14 @@ def test_rows_cover_every_model_and_setting(artifact, tiny_teacher_dir):
     result = run_benchmark([artifact], str(tiny_teacher_dir), TINY)
     models = {row.model for row in result.results}
     assert {TEACHER_TORCH, "teacher-onnx-fp32", TEACHER_ONNX_INT8} < models and len(models) == 4
-    assert len(result.results) == 4 * 2  # four models x two batch sizes
+    # the artifact's shipped model and each variant it keeps are measured side by side
+    manifest = json.loads((artifact / "kdedge.json").read_text())
+    passed = sorted(row["variant"] for row in manifest["variants"] if row["passed"])
+    student_variants = sorted(row.variant for row in result.results if row.model.startswith("artifact"))
+    assert student_variants == sorted(passed * 2) and len(passed) == 3
+    assert sorted(p.name for p in (artifact / "variants").iterdir()) == sorted(
+        f"model.{v}.onnx" for v in passed if v != manifest["variant"])
+    assert len(result.results) == (3 + len(passed)) * 2  # every model and variant x two batch sizes
     for row in result.results:
         assert row.p50_ms <= row.p90_ms <= row.p99_ms
         assert row.throughput == pytest.approx(row.batch_size / row.p50_ms * 1000)
