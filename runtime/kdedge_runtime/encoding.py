@@ -31,6 +31,25 @@ class TextEncoder:
         """Token ids per text (special tokens included, not padded)."""
         return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
 
+    def encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        """For token classification: ids per text, and the position of each word's first sub-token.
+
+        Words are the text's whitespace-separated pieces, as in CoNLL files; a word the truncation cut
+        off entirely has no position, so the list can be shorter than the text's words.
+        """
+        encodings = self._tokenizer.encode_batch([text.split() for text in texts], is_pretokenized=True)
+        id_lists, firsts = [], []
+        for encoding in encodings:
+            seen: set[int] = set()
+            first = []
+            for position, word in enumerate(encoding.word_ids):
+                if word is not None and word not in seen:
+                    seen.add(word)
+                    first.append(position)
+            id_lists.append(encoding.ids)
+            firsts.append(first)
+        return id_lists, firsts
+
     def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""
         width = max((len(ids) for ids in id_lists), default=1) or 1
