@@ -63,7 +63,7 @@ def main() -> None:
               "| variant | size | test accuracy | agrees with fp32 | latency | shipped | note |",
               "|---|---:|---:|---:|---:|---|---|"]
     for row in manifest["variants"]:
-        accuracy = "—" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        accuracy = "—" if row["score"] is None else f"{row['score']:.4f}"
         agreement = "—" if row["agreement_with_fp32"] is None else f"{row['agreement_with_fp32']:.2%}"
         latency_ms = "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms"
         lines.append(f"| {row['variant']} | {row['file_bytes'] / 1e6:.2f} MB | {accuracy} | {agreement} | {latency_ms} | "

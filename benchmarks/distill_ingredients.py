@@ -99,10 +99,10 @@ def main() -> None:
             accuracy = float((test_logits.argmax(1) == labels).mean())
             rows.append({"kind": kind, "objective": name, "params": count_params(built.model),
                          "compression": prepared.teacher.params / count_params(built.model),
-                         "best_dev": result.best_dev_accuracy, "test_accuracy": accuracy,
+                         "best_dev": result.best_dev_score, "test_accuracy": accuracy,
                          "kept": accuracy / teacher_accuracy, "steps": result.steps,
                          "minutes": (time.perf_counter() - started) / 60,
-                         "stages": [{"name": s.name, "best_dev": s.best_dev_accuracy, "steps": s.steps}
+                         "stages": [{"name": s.name, "best_dev": s.best_dev_score, "steps": s.steps}
                                     for s in result.stages]})
             reporter.note(f"{kind} {name}: test accuracy {accuracy:.4f} ({accuracy / teacher_accuracy:.1%} of the "
                           f"teacher), {result.steps} steps, {rows[-1]['minutes']:.1f} min")

@@ -29,7 +29,7 @@ def main() -> None:
     import torch
     from kdedge_runtime.encoding import TextEncoder
 
-    from kdedge.distill import OnlineTeacher, dev_accuracy, distill, resolve_layer_pairs
+    from kdedge.distill import OnlineTeacher, dev_score, distill, resolve_layer_pairs
     from kdedge.pipeline import distill_sets, prepare
     from kdedge.progress import Reporter
     from kdedge.recipe import load_recipe
@@ -63,16 +63,16 @@ def main() -> None:
         built = build_student(prepared.teacher, prepared.encoder, prepared.data, recipe.student, reporter)
         encoder = TextEncoder(built.tokenizer, recipe.data.max_length, built.pad_token_id)
         train, dev = distill_sets(prepared, recipe)
-        start_accuracy = dev_accuracy(built.model, encoder, dev.texts, dev.gold)
+        start_accuracy = dev_score(built.model, encoder, dev.texts, dev.gold)
         pairs = resolve_layer_pairs(recipe.distill, built.model.config.num_layers,
                                     prepared.teacher.model.config.num_hidden_layers)
         online = OnlineTeacher(prepared.teacher.model, torch.from_numpy(built.teacher_ids).long())
         result = distill(built.model, encoder, train, dev, recipe.distill, reporter, pairs, online)
-        curve = [{"step": 0, "dev_accuracy": start_accuracy}] + result.history
+        curve = [{"step": 0, "dev_score": start_accuracy}] + result.history
         curves[init] = curve
-        reached = next((point["step"] for point in curve if point["dev_accuracy"] >= goal), None)
+        reached = next((point["step"] for point in curve if point["dev_score"] >= goal), None)
         rows.append({"init": init, "params": count_params(built.model), "dev_at_start": start_accuracy,
-                     "best_dev": result.best_dev_accuracy, "steps_to_95pct_teacher": reached,
+                     "best_dev": result.best_dev_score, "steps_to_95pct_teacher": reached,
                      "minutes": (time.perf_counter() - started) / 60, "shape": built.shape})
 
     machine = fingerprint()
@@ -118,7 +118,7 @@ def _plot(curves: dict[str, list[dict]], goal: float, teacher: float, path: Path
 
     figure, axis = plt.subplots(figsize=(7, 4.2))
     for init, curve in curves.items():
-        axis.plot([p["step"] for p in curve], [p["dev_accuracy"] for p in curve], marker=".", label=init)
+        axis.plot([p["step"] for p in curve], [p["dev_score"] for p in curve], marker=".", label=init)
     axis.axhline(teacher, color="black", linewidth=1, label="teacher")
     axis.axhline(goal, color="grey", linestyle="--", linewidth=1, label="95% of teacher")
     axis.set_xlabel("distillation steps (batch 64)")

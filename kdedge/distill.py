@@ -29,9 +29,11 @@ from kdedge.losses import (
     SoftLogitsLoss,
     masked_mean,
 )
+from kdedge.metrics import entity_metrics
 from kdedge.progress import Reporter
 from kdedge.recipe import DistillConfig, StageConfig, parse_layer_pair
 from kdedge.students.features import teacher_features
+from kdedge.tasks import SEQUENCE, TOKEN, gather_words
 
 
 @dataclass
@@ -40,13 +42,16 @@ class DistillSet:
     and gold labels (`UNLABELLED` where a row has none). Arrays may be memory-mapped chunks."""
 
     texts: list[str]
-    logits: object  # np.ndarray or teacher_cache.ChunkedArray: [rows, labels]
+    logits: object  # np.ndarray or ChunkedArray: [rows, labels], or [rows, max_length, labels] per word (NER)
     hidden: dict[int, object] = field(default_factory=dict)  # teacher layer (≥ 0) → [rows, teacher width]
-    gold: np.ndarray | None = None
+    gold: np.ndarray | None = None  # [rows] or, for NER, [rows, max_length] word tags; UNLABELLED where none
+    task: str = SEQUENCE
+    labels: tuple[str, ...] = ()  # label names: the entity metric of a NER dev set needs them
 
     def __post_init__(self):
         if self.gold is None:
-            self.gold = np.full(len(self.texts), UNLABELLED, dtype=np.int64)
+            shape = (len(self.texts), self.logits.shape[1]) if self.task == TOKEN else (len(self.texts),)
+            self.gold = np.full(shape, UNLABELLED, dtype=np.int64)
 
 
 @dataclass
@@ -80,16 +85,16 @@ class OnlineTeacher:
 @dataclass
 class StageResult:
     name: str
-    best_dev_accuracy: float
+    best_dev_score: float
     best_step: int
     steps: int
-    monitor: str  # "dev_accuracy" or "dev_loss": what early stopping watched
+    monitor: str  # "dev_score" or "dev_loss": what early stopping watched
     history: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class DistillResult:
-    best_dev_accuracy: float
+    best_dev_score: float
     best_step: int
     steps: int
     history: list[dict] = field(default_factory=list)  # one row per evaluation: stage, step, epoch, loss, dev_*
@@ -112,18 +117,28 @@ class StageObjective(nn.Module):
         self.teacher = teacher
 
     def forward(self, student: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                indices: list[int], data: DistillSet) -> torch.Tensor:
+                indices: list[int], data: DistillSet, firsts: list[list[int]] | None = None) -> torch.Tensor:
+        """`firsts`: for NER, each text's first-sub-token positions; logit losses then compare words."""
         w = self.weights
         features = student.features(input_ids, attention_mask, attentions=w.attention > 0)
-        total = features.logits.new_zeros(())
+        logits, total = features.logits, features.logits.new_zeros(())
+        select = None
+        if firsts is not None:  # per-word rows: [batch, words, labels] → [words in the batch, labels]
+            logits, mask = gather_words(logits, [firsts[i] for i in indices])
+            logits, select = logits[mask], (mask, mask.shape[1])
         if w.soft_logits or w.hard_labels:
             targets = torch.from_numpy(np.asarray(data.logits[indices]))
+            if select is not None:
+                targets = targets[:, : select[1]][select[0]]
             if w.soft_logits:
-                total = total + w.soft_logits * self.soft(features.logits, targets)
+                total = total + w.soft_logits * self.soft(logits, targets)
             if w.hard_labels:
-                total = total + w.hard_labels * self.hard(features.logits, targets)
+                total = total + w.hard_labels * self.hard(logits, targets)
         if w.gold_labels:
-            total = total + w.gold_labels * self.gold(features.logits, torch.from_numpy(data.gold[indices]))
+            gold = torch.from_numpy(data.gold[indices])
+            if select is not None:
+                gold = gold[:, : select[1]][select[0]]
+            total = total + w.gold_labels * self.gold(logits, gold)
         if w.hidden_states:
             student_states = [masked_mean(features.hidden_states[s], attention_mask) for s, _ in self.pairs]
             teacher_states = [torch.from_numpy(np.asarray(data.hidden[t][indices])) for _, t in self.pairs]
@@ -166,7 +181,8 @@ def run_stage(
     rng = np.random.default_rng(config.seed)
     epochs = stage.epochs or config.epochs
     learning_rate = stage.learning_rate or config.learning_rate
-    id_lists = encoder.encode(train.texts)
+    id_lists, firsts = encoder.encode_words(train.texts) if train.task == TOKEN else (encoder.encode(train.texts), None)
+    dev_firsts = encoder.encode_words(dev.texts)[1] if dev.task == TOKEN else None
     objective = _objective(student, encoder, train, stage, config, layer_pairs, teacher)
     parameters = list(student.parameters()) + list(objective.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=config.weight_decay)
@@ -175,7 +191,7 @@ def run_stage(
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps,
                                                    pct_start=0.1)
-    monitor = "dev_accuracy" if stage.losses.uses_logits else "dev_loss"
+    monitor = "dev_score" if stage.losses.uses_logits else "dev_loss"
     result = StageResult(stage.name, -1.0, 0, 0, monitor)
     best_score, best_state = -float("inf"), copy.deepcopy(student.state_dict())
     evaluations_without_gain, recent_losses, stop = 0, [], False
@@ -186,7 +202,7 @@ def run_stage(
                 _unfreeze_top(groups, epoch + 1)
             for indices, input_ids, attention_mask in training_batches(encoder, id_lists, config.batch_size, rng):
                 student.train()
-                loss = objective(student, input_ids, attention_mask, indices, train)
+                loss = objective(student, input_ids, attention_mask, indices, train, firsts)
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -199,14 +215,14 @@ def run_stage(
                     continue
                 row = {"stage": stage.name, "step": result.steps, "epoch": epoch + 1,
                        "loss": float(np.mean(recent_losses[-eval_every:])),
-                       "dev_accuracy": dev_accuracy(student, encoder, dev.texts, dev.gold)}
+                       "dev_score": dev_score(student, encoder, dev)}
                 if monitor == "dev_loss":
-                    row["dev_loss"] = _dev_loss(student, encoder, dev, objective, config.batch_size)
+                    row["dev_loss"] = _dev_loss(student, encoder, dev, objective, config.batch_size, dev_firsts)
                 result.history.append(row)
-                score = row["dev_accuracy"] if monitor == "dev_accuracy" else -row["dev_loss"]
+                score = row["dev_score"] if monitor == "dev_score" else -row["dev_loss"]
                 if score > best_score:
                     best_score, result.best_step = score, result.steps
-                    result.best_dev_accuracy = row["dev_accuracy"]
+                    result.best_dev_score = row["dev_score"]
                     best_state = copy.deepcopy(student.state_dict())
                     evaluations_without_gain = 0
                 else:
@@ -245,20 +261,26 @@ def distill(
         reporter.step(f"distillation stage {number + 1}/{len(config.resolved_stages)}: {stage.name} "
                       f"({_describe(stage)})")
         outcome = run_stage(student, encoder, train, dev, stage, config, reporter, layer_pairs, teacher)
-        reporter.note(f"stage {stage.name}: best dev accuracy {outcome.best_dev_accuracy:.4f} at step "
+        reporter.note(f"stage {stage.name}: best dev score {outcome.best_dev_score:.4f} at step "
                       f"{outcome.best_step} of {outcome.steps} (kept by {outcome.monitor})")
         result.stages.append(outcome)
         result.history += [{**row, "step": row["step"] + result.steps} for row in outcome.history]
-        result.best_dev_accuracy, result.best_step = outcome.best_dev_accuracy, result.steps + outcome.best_step
+        result.best_dev_score, result.best_step = outcome.best_dev_score, result.steps + outcome.best_step
         result.steps += outcome.steps
         if after_stage is not None:
             after_stage(number, outcome)
     return result
 
 
-def dev_accuracy(student: nn.Module, encoder: TextEncoder, texts: list[str], labels: np.ndarray) -> float:
-    logits = model_logits(student, encoder, texts, batch_size=256)
-    return float((logits.argmax(axis=1) == labels).mean())
+def dev_score(student: nn.Module, encoder: TextEncoder, dev: DistillSet) -> float:
+    """Accuracy for sequence classification; entity-level F1 (seqeval) for NER."""
+    logits = model_logits(student, encoder, dev.texts, batch_size=256, task=dev.task)
+    if dev.task != TOKEN:
+        return float((logits.argmax(axis=1) == dev.gold).mean())
+    predicted, gold = logits.argmax(axis=-1), dev.gold
+    counts = [min(len(text.split()), gold.shape[1]) for text in dev.texts]
+    return entity_metrics([[dev.labels[t] for t in gold[i, :n]] for i, n in enumerate(counts)],
+                          [[dev.labels[t] for t in predicted[i, :n]] for i, n in enumerate(counts)])["entity_f1"]
 
 
 def _objective(student, encoder, train, stage, config, layer_pairs, teacher) -> StageObjective:
@@ -280,11 +302,12 @@ def _objective(student, encoder, train, stage, config, layer_pairs, teacher) -> 
 
 
 @torch.no_grad()
-def _dev_loss(student, encoder, dev: DistillSet, objective: StageObjective, batch_size: int) -> float:
+def _dev_loss(student, encoder, dev: DistillSet, objective: StageObjective, batch_size: int, firsts=None) -> float:
     student.eval()
     total, rows = 0.0, 0
-    for indices, input_ids, attention_mask in inference_batches(encoder, encoder.encode(dev.texts), batch_size):
-        total += objective(student, input_ids, attention_mask, indices, dev).item() * len(indices)
+    id_lists = encoder.encode_words(dev.texts)[0] if dev.task == TOKEN else encoder.encode(dev.texts)
+    for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
+        total += objective(student, input_ids, attention_mask, indices, dev, firsts).item() * len(indices)
         rows += len(indices)
     return total / max(rows, 1)
 

@@ -17,11 +17,14 @@ INPUT_NAMES = ["input_ids", "attention_mask"]
 OUTPUT_NAMES = ["logits"]
 
 
-def export_onnx(model: torch.nn.Module, path: Path, opset: int, sample: tuple[torch.Tensor, torch.Tensor]) -> Path:
-    """Write `model` to `path` with dynamic batch and sequence axes (TorchScript exporter: plain LSTM ops)."""
+def export_onnx(model: torch.nn.Module, path: Path, opset: int, sample: tuple[torch.Tensor, torch.Tensor],
+                per_token: bool = False) -> Path:
+    """Write `model` to `path` with dynamic batch and sequence axes (TorchScript exporter: plain LSTM ops).
+
+    `per_token`: the logits have a sequence axis too (token classification)."""
     model.eval()
     axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch"}}
+            "logits": {0: "batch", 1: "sequence"} if per_token else {0: "batch"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(

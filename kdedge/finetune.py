@@ -9,25 +9,43 @@ import torch
 from kdedge_runtime.encoding import TextEncoder
 
 from kdedge.batching import training_batches
-from kdedge.data import LabelledSplit
 from kdedge.progress import Reporter
 from kdedge.recipe import TeacherConfig
+from kdedge.tasks import IGNORE, SEQUENCE, TOKEN, token_labels
 
 
 def finetune_teacher(
     model: torch.nn.Module,
     encoder: TextEncoder,
-    train: LabelledSplit,
+    train,
     config: TeacherConfig,
     reporter: Reporter,
+    task: str = SEQUENCE,
 ) -> list[float]:
-    """Train all weights with AdamW and linear warm-up/decay; returns the loss per step."""
+    """Train all weights with AdamW and linear warm-up/decay; returns the loss per step.
+
+    `train` is a LabelledSplit (one label per text) or, for token classification, a TaggedSplit whose
+    word tags go on each word's first sub-token (the other sub-tokens are ignored by the loss).
+    """
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    id_lists = encoder.encode(train.texts)
-    labels = torch.from_numpy(train.labels)
+    if task == TOKEN:
+        id_lists, firsts = encoder.encode_words(train.texts)
+        per_token = token_labels(id_lists, firsts, train.tags)
+
+        def labels_of(indices, width):
+            batch = torch.full((len(indices), width), IGNORE, dtype=torch.long)
+            for row, index in enumerate(indices):
+                batch[row, : len(per_token[index])] = torch.from_numpy(per_token[index])
+            return batch
+    else:
+        id_lists = encoder.encode(train.texts)
+        labels = torch.from_numpy(train.labels)
+
+        def labels_of(indices, width):
+            return labels[indices]
     steps_per_epoch = math.ceil(len(id_lists) / config.batch_size)
     total_steps = max(1, int(round(steps_per_epoch * config.epochs)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
@@ -37,7 +55,8 @@ def finetune_teacher(
     with reporter.progress("fine-tuning teacher", total_steps) as task:
         while len(losses) < total_steps:
             for indices, input_ids, attention_mask in training_batches(encoder, id_lists, config.batch_size, rng):
-                output = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels[indices])
+                output = model(input_ids=input_ids, attention_mask=attention_mask,
+                               labels=labels_of(indices, input_ids.shape[1]))
                 output.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()

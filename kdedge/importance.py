@@ -85,6 +85,8 @@ def importance_scores(
             for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
                 model.zero_grad(set_to_none=True)
                 logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+                if logits.dim() == 3:  # token classification: every real token is a prediction
+                    logits = logits[attention_mask.bool()]
                 loss = torch.nn.functional.cross_entropy(logits, logits.argmax(dim=-1).detach())
                 loss.backward()
                 mask = attention_mask.float()

@@ -24,23 +24,22 @@ from tokenizers import Tokenizer
 from kdedge import __version__
 from kdedge.artifact import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
 from kdedge.batching import padded
-from kdedge.data import TaskData, load_task_data
+from kdedge.data import TaskData
 from kdedge.distill import DistillSet, OnlineTeacher, distill, resolve_layer_pairs
 from kdedge.errors import ConfigError
 from kdedge.export import check_logit_parity, export_onnx, fuse_transformer
 from kdedge.finetune import finetune_teacher
 from kdedge.labelling import model_logits, teacher_outputs
 from kdedge.latency import median_ms, torch_runner
-from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
+from kdedge.tasks import TOKEN, gold_matrix, load_data, prediction_rows, primary_metric, split_metrics
 from kdedge.teacher import Teacher, count_params, folder_fingerprint, load_teacher, quiet_transformers
 from kdedge.teacher_cache import TeacherCache, hidden_field
 from kdedge.variants import build_variants, calibration_batches, variant_summary
 
-TASK = "sequence-classification"
 LATENCY_BATCH = 32
 
 
@@ -68,22 +67,23 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
 
     prepared = prepare(recipe, run_dir, reporter)
     data, teacher, encoder, labelled = prepared.data, prepared.teacher, prepared.encoder, prepared.teacher_logits
-    teacher_metrics = classification_metrics(data.test.labels, labelled["test"].argmax(axis=1))
-    reporter.note(f"teacher test accuracy {teacher_metrics['accuracy']:.4f}, macro-F1 {teacher_metrics['macro_f1']:.4f}")
+    task, metric = recipe.data.task, primary_metric(recipe.data.task)
+    teacher_metrics = split_metrics(task, data.labels, data.test, labelled["test"])
+    reporter.note(f"teacher test {_describe_metrics(teacher_metrics)}")
 
     student, student_tokenizer, student_pad, shape_reason, history = _prepare_student(
         prepared, recipe, run_dir, reporter, from_stage
     )
     student_encoder = TextEncoder(student_tokenizer, recipe.data.max_length, student_pad)
-    student_logits = model_logits(student, student_encoder, data.test.texts, batch_size=256)
-    student_metrics = classification_metrics(data.test.labels, student_logits.argmax(axis=1))
-    reporter.note(f"student test accuracy {student_metrics['accuracy']:.4f}, macro-F1 {student_metrics['macro_f1']:.4f}")
+    student_logits = model_logits(student, student_encoder, data.test.texts, batch_size=256, task=task)
+    student_metrics = split_metrics(task, data.labels, data.test, student_logits)
+    reporter.note(f"student test {_describe_metrics(student_metrics)}")
 
     reporter.step("exporting to ONNX, quantizing, checking parity")
     with staged_artifact(output) as staging:
         student_tokenizer.save(str(staging / TOKENIZER_FILE))
         sample = padded(student_encoder, student_encoder.encode(data.test.texts[:2] or ["sample"]))
-        export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample)
+        export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample, per_token=task == TOKEN)
         fusion = None
         if recipe.student.kind == "transformer":
             hf_config = student.model.config
@@ -100,21 +100,27 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
         write_manifest(staging, base)
         fp32 = Predictor(staging, threads=os.cpu_count())
         fp32_logits = fp32.logits(data.test.texts)
-        max_difference = check_logit_parity(student_logits, fp32_logits, recipe.export.atol, "the ONNX fp32 export")
+
+        def rows_of(logits):
+            return prediction_rows(task, logits, data.test.texts)
+
+        max_difference = check_logit_parity(rows_of(student_logits), rows_of(fp32_logits), recipe.export.atol,
+                                            "the ONNX fp32 export")
         parity = {"fp32_max_abs_logit_difference": max_difference, "atol": recipe.export.atol,
                   "min_agreement": recipe.export.min_agreement}
         calibration = (calibration_batches(student_encoder, data.transfer, recipe.export.calibration_size, recipe.data.seed)
                        if "int8-static" in recipe.export.variants else [])
         reporter.note(f"variants: fp32, {', '.join(v for v in recipe.export.variants if v != 'fp32') or 'none other'}; "
                       f"gate {recipe.export.min_agreement:.0%} agreement, tolerance {recipe.export.max_accuracy_drop:g}")
-        variants = build_variants(staging, student_encoder, fp32_logits, data.test.texts, data.test.labels,
+        variants = build_variants(staging, student_encoder, fp32_logits, data.test.texts,
+                                  lambda logits: split_metrics(task, data.labels, data.test, logits), rows_of, metric,
                                   calibration, recipe.export, reporter)
         chosen = next(row for row in variants if row.chosen)
         reporter.note(variant_summary(variants))
         metrics = {"teacher": teacher_metrics, "student": student_metrics}
         for row in variants:
-            if row.accuracy is not None:
-                metrics[f"student_onnx_{row.variant}"] = {"accuracy": row.accuracy, "macro_f1": row.macro_f1}
+            if row.metrics is not None:
+                metrics[f"student_onnx_{row.variant}"] = row.metrics
         metrics["student_onnx"] = metrics[f"student_onnx_{chosen.variant}"]
         disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
@@ -151,9 +157,9 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # bad data or an unloadable teacher fail here, before anything is printed or trained
-    data = load_task_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
     torch.manual_seed(recipe.teacher.seed)  # a new classification head is initialised at load time
-    teacher = load_teacher(recipe.teacher.name, data.labels)
+    teacher = load_teacher(recipe.teacher.name, data.labels, task=recipe.data.task)
     if recipe.teacher.finetune == "never" and not teacher.head_trained:
         raise ConfigError(
             f"teacher {recipe.teacher.name!r} has no trained head for labels {', '.join(data.labels)}",
@@ -179,7 +185,7 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         splits["train"] = data.train.texts
 
     def compute(texts, names):
-        return teacher_outputs(teacher.model, encoder, texts, names)
+        return teacher_outputs(teacher.model, encoder, texts, names, task=recipe.data.task)
 
     if shard != (0, 1):
         computed = cache.fill("transfer", data.transfer, fields, compute, reporter, shard)
@@ -215,7 +221,7 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
         raise ConfigError(f"output folder {output} is not empty", hint="choose a new -o/--output folder")
     prepared = prepare(recipe, run_dir, reporter)
     data, teacher, encoder = prepared.data, prepared.teacher, prepared.encoder
-    built = build_student(teacher, encoder, data, recipe.student, reporter)
+    built = build_student(teacher, encoder, data, recipe.student, reporter, recipe.data.task)
     params = count_params(built.model)
     reporter.step(f"{recipe.student.kind} student, init {recipe.student.resolved_init}: {params:,} parameters, "
                   f"{teacher.params / params:.1f}x fewer than the teacher")
@@ -264,12 +270,12 @@ def _prepare_teacher(
     key = _key(source_key, data.fingerprint(), recipe.to_dict()["teacher"], recipe.data.max_length)
     if _stage_key(stage_dir) == key:
         reporter.step(f"teacher {teacher.name}: reusing the fine-tuned teacher in {stage_dir}")
-        return load_teacher(teacher.name, data.labels, source=str(stage_dir)), key
+        return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
     reporter.step(
         f"teacher {teacher.name}: {teacher.params:,} parameters; fine-tuning its new head on "
         f"{len(data.train):,} labelled rows (stage 0, kept in {stage_dir})"
     )
-    finetune_teacher(teacher.model, encoder, data.train, recipe.teacher, reporter)
+    finetune_teacher(teacher.model, encoder, data.train, recipe.teacher, reporter, recipe.data.task)
     partial = run_dir / "teacher.partial"
     shutil.rmtree(partial, ignore_errors=True)
     with quiet_transformers():
@@ -278,7 +284,7 @@ def _prepare_teacher(
     shutil.rmtree(stage_dir, ignore_errors=True)
     os.replace(partial, stage_dir)
     _write_stage_key(stage_dir, key)
-    return load_teacher(teacher.name, data.labels, source=str(stage_dir)), key
+    return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
 
 
 def _prepare_student(
@@ -320,7 +326,7 @@ def _prepare_student(
         reporter.step(f"student: reusing the {recipe.student.kind} after stage {done + 1} ({names[done]}) "
                       f"in {folders[done]}")
     else:
-        built = build_student(teacher, prepared.encoder, data, recipe.student, reporter)
+        built = build_student(teacher, prepared.encoder, data, recipe.student, reporter, recipe.data.task)
         student, tokenizer, pad_token_id, shape, teacher_ids = (
             built.model, built.tokenizer, built.pad_token_id, built.shape, built.teacher_ids)
         reporter.step(f"student {recipe.student.kind}: {count_params(student):,} parameters, "
@@ -363,15 +369,21 @@ def _prepare_student(
 def distill_sets(prepared: Prepared, recipe: Recipe) -> tuple[DistillSet, DistillSet]:
     """The transfer set (plus the labelled train split when a stage uses gold labels) and the dev split."""
     data, logits, hidden = prepared.data, prepared.teacher_logits, prepared.teacher_hidden
-    train = DistillSet(list(data.transfer), logits["transfer"], hidden.get("transfer", {}))
+    task, width = recipe.data.task, prepared.encoder.max_length
+
+    def gold_of(split) -> np.ndarray:
+        return gold_matrix(split.tags, width) if task == TOKEN else split.labels.astype(np.int64)
+
+    common = {"task": task, "labels": tuple(data.labels)}
+    train = DistillSet(list(data.transfer), logits["transfer"], hidden.get("transfer", {}), **common)
     if "train" in logits:
-        gold = np.concatenate([np.full(len(data.transfer), -100, dtype=np.int64), data.train.labels.astype(np.int64)])
+        gold = np.concatenate([train.gold, gold_of(data.train)])
         train = DistillSet(
             list(data.transfer) + list(data.train.texts), _Stacked(logits["transfer"], logits["train"]),
             {layer: _Stacked(array, hidden["train"][layer]) for layer, array in hidden.get("transfer", {}).items()},
-            gold,
+            gold, **common,
         )
-    dev = DistillSet(list(data.dev.texts), logits["dev"], hidden.get("dev", {}), data.dev.labels.astype(np.int64))
+    dev = DistillSet(list(data.dev.texts), logits["dev"], hidden.get("dev", {}), gold_of(data.dev), **common)
     return train, dev
 
 
@@ -399,7 +411,7 @@ class _Stacked:
 
 
 def _stage_summary(outcome) -> dict:
-    return {"stage": outcome.name, "best_dev_accuracy": outcome.best_dev_accuracy, "best_step": outcome.best_step,
+    return {"stage": outcome.name, "best_dev_score": outcome.best_dev_score, "best_step": outcome.best_step,
             "steps": outcome.steps, "monitor": outcome.monitor, "history": outcome.history}
 
 
@@ -419,6 +431,10 @@ def _quick_latency(
             "student_onnx": student_ms, "threads": torch.get_num_threads()}
 
 
+def _describe_metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in metrics.items())
+
+
 def _weights_bytes(teacher: Teacher) -> int:
     """Size of the teacher's weight files, or its fp32 size when it came from the hub cache."""
     folder = Path(teacher.source)
@@ -429,7 +445,7 @@ def _weights_bytes(teacher: Teacher) -> int:
 def _manifest_base(recipe: Recipe, data: TaskData, teacher: Teacher, student, encoder: TextEncoder) -> dict:
     student_params = count_params(student)
     return {
-        "task": TASK,
+        "task": recipe.data.task,
         "labels": list(data.labels),
         "max_length": encoder.max_length,
         "pad_token_id": encoder.pad_token_id,

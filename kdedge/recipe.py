@@ -42,12 +42,16 @@ class TeacherConfig:
 class DataConfig:
     """Labelled data, how it is split, and the unlabelled transfer set.
 
-    `source` is a CSV/TSV/JSONL/Parquet file or `builtin:tweet-sentiment`. Sizes are row counts
+    `source` is a CSV/TSV/JSONL/Parquet file or `builtin:tweet-sentiment`. For `task:
+    token-classification` (NER) it is a CoNLL file (word and BIO tag per line), JSONL/Parquet with word
+    and tag lists, or `builtin:tweet-ner`; `transfer` then gives plain texts (`text_column`) such as
+    `builtin:tweet-sentiment`. Sizes are row counts
     (int) or fractions of the deduplicated rows (float). Labelled rows beyond `train_size` join the
     transfer set with their labels dropped, as XtremeDistil does; `transfer` adds an unlabelled file.
     """
 
     source: str = "builtin:tweet-sentiment"
+    task: Literal["sequence-classification", "token-classification"] = "sequence-classification"
     text_column: str = "text"
     label_column: str = "label"
     encoding: str = "utf-8"

@@ -30,13 +30,14 @@ def compression_table(manifest: dict, seconds: float | None = None) -> Table:
     table.add_row("compression", "1x", f"{manifest['compression']:.1f}x", f"{manifest['compression']:.1f}x")
     table.add_row("disk size", _size(disk.get("teacher_weights")), _size(disk.get("student_onnx_fp32")),
                   _size(disk.get(deployed)))
-    for key, label in (("accuracy", "test accuracy"), ("macro_f1", "test macro-F1")):
-        table.add_row(label, _metric(metrics, "teacher", key), _metric(metrics, "student", key),
+    for key in metrics["teacher"]:
+        table.add_row(f"test {key.replace('_', ' ')}", _metric(metrics, "teacher", key), _metric(metrics, "student", key),
                       _metric(metrics, deployed, key))
-    if "student" in metrics and deployed in metrics:
-        kept = metrics[deployed]["accuracy"] / metrics["teacher"]["accuracy"]
-        table.add_row("accuracy kept", "100%", f"{metrics['student']['accuracy'] / metrics['teacher']['accuracy']:.1%}",
-                      f"{kept:.1%}")
+    main = "entity_f1" if "entity_f1" in metrics["teacher"] else "accuracy"
+    if "student" in metrics and deployed in metrics and metrics["teacher"][main]:
+        kept = metrics[deployed][main] / metrics["teacher"][main]
+        table.add_row(f"{main.replace('_', ' ')} kept", "100%",
+                      f"{metrics['student'][main] / metrics['teacher'][main]:.1%}", f"{kept:.1%}")
     if latency:
         shape = f"batch {latency['batch_size']} x {latency['seq_len']}"
         table.add_row(f"CPU latency ({shape})", f"{latency['teacher_torch_fp32']:.1f} ms", "",
@@ -51,12 +52,13 @@ def variants_table(manifest: dict) -> Table | None:
     if not rows:
         return None
     table = Table(title="variants (test split; latency: one batch of 32, onnxruntime CPU)")
-    for column in ("variant", "size", "accuracy", "agrees with fp32", "latency", "shipped", "note"):
+    metric = rows[0].get("metric", "accuracy").replace("_", " ")
+    for column in ("variant", "size", metric, "agrees with fp32", "latency", "shipped", "note"):
         table.add_column(column, justify="left" if column in ("variant", "note") else "right")
     for row in rows:
         table.add_row(
             row["variant"], _size(row["file_bytes"] or None),
-            "—" if row["accuracy"] is None else f"{row['accuracy']:.4f}",
+            "—" if row["score"] is None else f"{row['score']:.4f}",
             "—" if row["agreement_with_fp32"] is None else f"{row['agreement_with_fp32']:.2%}",
             "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms",
             "✓" if row["chosen"] else "", row["note"],

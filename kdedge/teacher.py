@@ -12,6 +12,7 @@ import torch
 from tokenizers import Tokenizer
 
 from kdedge.errors import TeacherError
+from kdedge.tasks import SEQUENCE, auto_model_class
 
 ALIASES = {
     "bert-base": "bert-base-uncased",
@@ -87,18 +88,20 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def load_teacher(name: str, labels: tuple[str, ...], source: str | None = None) -> Teacher:
+def load_teacher(name: str, labels: tuple[str, ...], source: str | None = None, task: str = SEQUENCE) -> Teacher:
     with quiet_transformers():
-        return _load_teacher(name, labels, source)
+        return _load_teacher(name, labels, source, task)
 
 
-def _load_teacher(name: str, labels: tuple[str, ...], source: str | None) -> Teacher:
-    """Load a sequence-classification teacher for `labels`.
+def _load_teacher(name: str, labels: tuple[str, ...], source: str | None, task: str) -> Teacher:
+    """Load a sequence- or token-classification teacher for `labels`.
 
     If the checkpoint already has a head whose label names match `labels`, it is used as is (the
     head's rows are reordered to `labels`); otherwise the head is new and `head_trained` is False.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
+
+    auto_model = auto_model_class(task)
 
     source = source or resolve_teacher(name)
     config = _load_or_explain(lambda: AutoConfig.from_pretrained(source), name, source)
@@ -114,9 +117,9 @@ def _load_teacher(name: str, labels: tuple[str, ...], source: str | None) -> Tea
     existing = _existing_label_order(config, labels)
     try:
         if existing is not None:
-            model, info = AutoModelForSequenceClassification.from_pretrained(source, output_loading_info=True)
+            model, info = auto_model.from_pretrained(source, output_loading_info=True)
         else:
-            model, info = AutoModelForSequenceClassification.from_pretrained(
+            model, info = auto_model.from_pretrained(
                 source,
                 num_labels=len(labels),
                 id2label=dict(enumerate(labels)),
@@ -126,7 +129,7 @@ def _load_teacher(name: str, labels: tuple[str, ...], source: str | None) -> Tea
             )
     except ValueError as exc:
         raise TeacherError(
-            f"teacher {name!r} ({config.model_type}) cannot be used for sequence classification: {exc}".splitlines()[0],
+            f"teacher {name!r} ({config.model_type}) cannot be used for {task}: {exc}".splitlines()[0],
             hint="use a BERT-family encoder (BERT, MiniLM, DistilBERT, RoBERTa, XLM-R)",
         ) from None
     except OSError as exc:

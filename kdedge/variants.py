@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from kdedge_runtime.encoding import TextEncoder
 
 from kdedge.artifact import MODEL_FILE, VARIANTS_DIR
 from kdedge.latency import median_ms
-from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
 from kdedge.quantize import VARIANT_BUILDERS, Calibration
 from kdedge.recipe import ExportConfig
@@ -33,8 +33,9 @@ LATENCY_BATCH = 32
 class VariantRow:
     variant: str
     file_bytes: int = 0
-    accuracy: float | None = None
-    macro_f1: float | None = None
+    metric: str = "accuracy"  # the task's main test metric: accuracy, or entity_f1 for NER
+    score: float | None = None  # that metric on the test split
+    metrics: dict | None = None  # every test metric
     agreement_with_fp32: float | None = None
     max_abs_logit_difference: float | None = None
     latency_ms: float | None = None  # median, one batch of LATENCY_BATCH test texts, onnxruntime CPU
@@ -66,18 +67,24 @@ def build_variants(
     encoder: TextEncoder,
     fp32_logits: np.ndarray,
     texts: list[str],
-    labels: np.ndarray,
+    evaluate: Callable[[np.ndarray], dict],
+    rows_of: Callable[[np.ndarray], np.ndarray],
+    metric: str,
     calibration: Calibration,
     config: ExportConfig,
     reporter: Reporter,
 ) -> list[VariantRow]:
     """Measure fp32 (`staging/model.onnx`) and each variant of `config.variants`; leave the chosen one
-    as `staging/model.onnx` and no other model file. Returns the table, chosen row marked."""
+    as `staging/model.onnx` and no other model file. Returns the table, chosen row marked.
+
+    `evaluate(logits)` gives a model's test metrics (`metric` among them) from `Predictor.logits` of
+    `texts`; `rows_of(logits)` its predictions as 2-D rows (texts, or words for NER) for the gate."""
     threads = os.cpu_count()
     sample = encoder.pad(encoder.encode(texts[:LATENCY_BATCH] or ["sample"]))
-    fp32_metrics = classification_metrics(labels, fp32_logits.argmax(axis=1))
-    fp32 = VariantRow("fp32", (staging / MODEL_FILE).stat().st_size, fp32_metrics["accuracy"],
-                      fp32_metrics["macro_f1"], 1.0, 0.0, passed=True, eligible=True)
+    fp32_metrics = evaluate(fp32_logits)
+    fp32_rows = rows_of(fp32_logits)
+    fp32 = VariantRow("fp32", (staging / MODEL_FILE).stat().st_size, metric, fp32_metrics[metric], fp32_metrics,
+                      1.0, 0.0, passed=True, eligible=True)
     fp32.latency_ms = _latency(Predictor(staging, threads=threads), sample)
     rows, files = [fp32], {"fp32": MODEL_FILE}
     for name in config.variants:
@@ -95,24 +102,26 @@ def build_variants(
             continue
         predictor = Predictor(staging, threads=threads, model_file=file)
         logits = predictor.logits(texts)
-        metrics = classification_metrics(labels, logits.argmax(axis=1))
-        differs = fp32_logits.argmax(axis=1) != logits.argmax(axis=1)
+        row.metrics = evaluate(logits)
+        variant_rows = rows_of(logits)
+        differs = fp32_rows.argmax(axis=1) != variant_rows.argmax(axis=1)
         row.file_bytes = (staging / file).stat().st_size
-        row.accuracy, row.macro_f1 = metrics["accuracy"], metrics["macro_f1"]
+        row.metric, row.score = metric, row.metrics[metric]
         row.agreement_with_fp32 = float(1 - differs.mean()) if len(differs) else 1.0
-        row.max_abs_logit_difference = float(np.abs(fp32_logits - logits).max()) if logits.size else 0.0
+        row.max_abs_logit_difference = float(np.abs(fp32_rows - variant_rows).max()) if variant_rows.size else 0.0
         row.latency_ms = _latency(predictor, sample)
         row.passed = row.agreement_with_fp32 >= config.min_agreement
         if not row.passed:
+            unit = "words" if metric == "entity_f1" else "rows"
             row.note = (f"failed the gate: predicted labels differ from fp32 on {int(differs.sum())} of {len(differs)} "
-                        f"test rows ({row.agreement_with_fp32:.2%} agree, {config.min_agreement:.2%} required); "
+                        f"test {unit} ({row.agreement_with_fp32:.2%} agree, {config.min_agreement:.2%} required); "
                         f"logits differ by up to {row.max_abs_logit_difference:.3g}; not shipped")
             reporter.note(f"[yellow]{name}:[/] {row.note}")
             (staging / file).unlink()
             continue
-        row.eligible = fp32.accuracy - row.accuracy <= config.max_accuracy_drop + 1e-12
+        row.eligible = fp32.score - row.score <= config.max_accuracy_drop + 1e-12
         if not row.eligible:
-            row.note = (f"accuracy {row.accuracy:.4f} is {fp32.accuracy - row.accuracy:.4f} below fp32, more than "
+            row.note = (f"{metric} {row.score:.4f} is {fp32.score - row.score:.4f} below fp32, more than "
                         f"export.max_accuracy_drop = {config.max_accuracy_drop:g}")
         files[name] = file
     best = min((row for row in rows if row.eligible), key=lambda row: row.latency_ms)
@@ -144,9 +153,10 @@ def variant_summary(rows: list[VariantRow]) -> str:
     """One line for the run log: each variant's accuracy and latency, the chosen one marked."""
     parts = []
     for row in rows:
-        if row.accuracy is None:
+        if row.score is None:
             parts.append(f"{row.variant} not built")
             continue
         mark = " [bold]← shipped[/]" if row.chosen else ("" if row.passed else " (failed gate)")
-        parts.append(f"{row.variant} acc {row.accuracy:.4f} {row.latency_ms:.2f} ms {row.file_bytes / 1e6:.2f} MB{mark}")
+        parts.append(f"{row.variant} {row.metric} {row.score:.4f} {row.latency_ms:.2f} ms "
+                     f"{row.file_bytes / 1e6:.2f} MB{mark}")
     return " · ".join(parts)

@@ -36,7 +36,7 @@ def test_three_stages_run_in_order_and_the_student_learns(staged):
     history = result.manifest["training"]["history"]
     assert [stage["stage"] for stage in history] == ["representation", "logits", "labels"]
     assert history[0]["monitor"] == "dev_loss" and "dev_loss" in history[0]["history"][0]
-    assert history[1]["monitor"] == history[2]["monitor"] == "dev_accuracy"
+    assert history[1]["monitor"] == history[2]["monitor"] == "dev_score"
     # representation matching lowers the dev loss it watches
     losses = [row["dev_loss"] for row in history[0]["history"]]
     assert min(losses[1:]) < losses[0]

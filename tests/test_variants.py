@@ -11,6 +11,7 @@ from tokenizers import Tokenizer
 
 from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, write_manifest
 from kdedge.export import export_onnx
+from kdedge.metrics import classification_metrics
 from kdedge.progress import Reporter
 from kdedge.recipe import ExportConfig
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
@@ -18,6 +19,11 @@ from kdedge.variants import build_variants, calibration_batches
 
 TEXTS = [f"the movie was {word} and {other}" for word in ("good", "bad", "fine", "great", "awful")
          for other in ("long", "short", "loud", "quiet")] * 3
+
+
+def scoring(labels):
+    """What `compress` passes for sequence classification: test metrics, rows for the gate, the main metric."""
+    return (lambda logits: classification_metrics(labels, logits.argmax(axis=1)), lambda logits: logits, "accuracy")
 
 
 def export_student(folder, seed):
@@ -44,12 +50,12 @@ def staging(tiny_teacher_dir, tmp_path):
 def test_every_variant_is_measured_and_one_ships(staging):
     folder, encoder, logits, labels = staging
     config = ExportConfig(variants=("int8-dynamic", "int8-static", "fp16"), min_agreement=0.5, max_accuracy_drop=1.0)
-    rows = build_variants(folder, encoder, logits, TEXTS, labels, calibration_batches(encoder, TEXTS, 16),
+    rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), calibration_batches(encoder, TEXTS, 16),
                           config, Reporter(quiet=True))
     assert [row.variant for row in rows] == ["fp32", "int8-dynamic", "int8-static", "fp16"]
     for row in rows:
-        assert row.file_bytes > 0 and row.latency_ms > 0 and 0 <= row.accuracy <= 1, row
-    assert rows[0].accuracy == 1.0 and rows[0].agreement_with_fp32 == 1.0
+        assert row.file_bytes > 0 and row.latency_ms > 0 and 0 <= row.score <= 1, row
+    assert rows[0].score == 1.0 and rows[0].agreement_with_fp32 == 1.0
     assert next(row for row in rows if row.variant == "int8-dynamic").file_bytes < rows[0].file_bytes
     chosen = [row for row in rows if row.chosen]
     assert len(chosen) == 1 and chosen[0].latency_ms == min(row.latency_ms for row in rows if row.eligible)
@@ -66,7 +72,7 @@ def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, m
         shutil.copy(other / MODEL_FILE, target)
 
     monkeypatch.setitem(__import__("kdedge.variants").variants.VARIANT_BUILDERS, "int8-dynamic", broken)
-    rows = build_variants(folder, encoder, logits, TEXTS, labels, [], ExportConfig(variants=("int8-dynamic",)),
+    rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], ExportConfig(variants=("int8-dynamic",)),
                           Reporter(quiet=True))
     failed = rows[1]
     assert not failed.passed and not failed.chosen and rows[0].chosen
@@ -87,7 +93,7 @@ def test_the_fastest_variant_within_the_accuracy_tolerance_ships(staging, monkey
     monkeypatch.setitem(__import__("kdedge.variants").variants.VARIANT_BUILDERS, "int8-dynamic", copy_of(folder))
     timings = iter([5.0, 1.0])  # fp32, then the variant
     monkeypatch.setattr("kdedge.variants._latency", lambda predictor, inputs: next(timings))
-    rows = build_variants(folder, encoder, logits, TEXTS, labels, [], ExportConfig(variants=("int8-dynamic",)),
+    rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], ExportConfig(variants=("int8-dynamic",)),
                           Reporter(quiet=True))
     assert rows[1].eligible and rows[1].chosen and not rows[0].chosen
 
@@ -101,8 +107,8 @@ def test_a_faster_variant_that_costs_too_much_accuracy_does_not_ship(staging, mo
     timings = iter([5.0, 1.0])
     monkeypatch.setattr("kdedge.variants._latency", lambda predictor, inputs: next(timings))
     config = ExportConfig(variants=("int8-dynamic",), min_agreement=0.0, max_accuracy_drop=0.0)  # gate off
-    rows = build_variants(folder, encoder, logits, TEXTS, labels, [], config, Reporter(quiet=True))
+    rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], config, Reporter(quiet=True))
     variant = rows[1]
-    assert variant.passed and variant.accuracy < rows[0].accuracy
+    assert variant.passed and variant.score < rows[0].score
     assert not variant.eligible and rows[0].chosen and "max_accuracy_drop" in variant.note
     assert not (folder / "model.int8-dynamic.onnx").exists()

@@ -23,6 +23,7 @@ class BiLSTMConfig:
     num_labels: int
     teacher_vocab_size: int
     dropout: float = 0.2
+    task: str = "sequence-classification"  # or token-classification: one prediction per token, no pooling
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +60,8 @@ class BiLSTMClassifier(nn.Module):
         backward_states, _ = self.backward_lstm(reversed_input)
         backward_states = torch.gather(backward_states, 1, reverse.expand(-1, -1, backward_states.shape[-1]))
         states = torch.cat([forward_states, backward_states], dim=-1)
+        if self.config.task == "token-classification":
+            return Features(self.classifier(self.dropout(states)), (embedded, states))
         pooled = states.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4).max(dim=1).values
         return Features(self.classifier(self.dropout(pooled)), (embedded, states))
 

@@ -22,6 +22,7 @@ from kdedge.recipe import StudentConfig, parse_target
 from kdedge.sizing import budget_for, solve_bilstm_shape, solve_transformer_shape
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES, TransformerClassifier, TransformerConfig
+from kdedge.tasks import SEQUENCE
 from kdedge.teacher import Teacher
 from kdedge.tokenizer_trim import special_ids, trim_tokenizer
 from kdedge.vocabulary import coverage_curve, token_counts, trim_vocabulary
@@ -37,7 +38,8 @@ class BuiltStudent:
 
 
 def build_student(
-    teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig, reporter: Reporter
+    teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig, reporter: Reporter,
+    task: str = SEQUENCE,
 ) -> BuiltStudent:
     teacher_vocab = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True),
                         teacher.model.get_input_embeddings().num_embeddings)
@@ -45,11 +47,11 @@ def build_student(
     budget = budget_for(teacher.params, parse_target(spec.target) if spec.target else None, spec.max_params)
     torch.manual_seed(spec.seed)
     if spec.kind == "bilstm":
-        return _bilstm(teacher, counts, teacher_vocab, budget, len(data.labels), spec, reporter)
-    return _transformer(teacher, encoder, data, counts, budget, spec, reporter)
+        return _bilstm(teacher, counts, teacher_vocab, budget, len(data.labels), spec, reporter, task)
+    return _transformer(teacher, encoder, data, counts, budget, spec, reporter, task)
 
 
-def _bilstm(teacher, counts, teacher_vocab, budget, num_labels, spec, reporter) -> BuiltStudent:
+def _bilstm(teacher, counts, teacher_vocab, budget, num_labels, spec, reporter, task) -> BuiltStudent:
     unk_id = teacher.hf_tokenizer.unk_token_id
     exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
     shape = solve_bilstm_shape(
@@ -57,7 +59,8 @@ def _bilstm(teacher, counts, teacher_vocab, budget, num_labels, spec, reporter) 
         spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
     )
     trim = trim_vocabulary(counts, shape.vocab_size, teacher.pad_token_id, unk_id)
-    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, teacher_vocab, spec.dropout)
+    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, teacher_vocab, spec.dropout,
+                          task)
     student = BiLSTMClassifier(config, torch.from_numpy(trim.token_map))
     if spec.resolved_init == "pca":
         weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
@@ -65,7 +68,7 @@ def _bilstm(teacher, counts, teacher_vocab, budget, num_labels, spec, reporter) 
     return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)
 
 
-def _transformer(teacher, encoder, data, counts, budget, spec, reporter) -> BuiltStudent:
+def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -> BuiltStudent:
     teacher_config = teacher.model.config
     if teacher_config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ConfigError(
@@ -89,6 +92,7 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter) -> Buil
         max_position=max_length, type_vocab_size=min(2, getattr(teacher_config, "type_vocab_size", 2)),
         base_config={**teacher_config.to_dict(), "hidden_dropout_prob": spec.dropout,
                      "attention_probs_dropout_prob": spec.dropout},
+        task=task,
     )
     method = spec.resolved_init
     if method == "random":

@@ -27,6 +27,7 @@ class TransformerConfig:
     max_position: int  # position rows kept: the artifact's max_length
     type_vocab_size: int = 2
     base_config: dict | None = None  # the teacher's config: activation, LayerNorm epsilon, model type
+    task: str = "sequence-classification"  # token-classification: a ...ForTokenClassification, no pooler
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,7 +41,8 @@ class TransformerConfig:
         h, i, labels = self.hidden_size, self.intermediate_size, self.num_labels
         embeddings = (self.vocab_size + self.max_position + self.type_vocab_size) * h + 2 * h
         layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
-        return embeddings + self.num_layers * layer + (h * h + h) + (h * labels + labels)
+        pooler = h * h + h if self.task == "sequence-classification" else 0
+        return embeddings + self.num_layers * layer + pooler + (h * labels + labels)
 
     def to_hf(self):
         from transformers import AutoConfig
@@ -62,14 +64,14 @@ class TransformerConfig:
 
 
 class TransformerClassifier(nn.Module):
-    """`forward(input_ids, attention_mask) -> logits`, around a Hugging Face sequence classifier."""
+    """`forward(input_ids, attention_mask) -> logits`, around a Hugging Face sequence or token classifier."""
 
     def __init__(self, config: TransformerConfig, model: nn.Module | None = None):
         super().__init__()
-        from transformers import AutoModelForSequenceClassification
+        from kdedge.tasks import auto_model_class
 
         self.config = config
-        self.model = model if model is not None else AutoModelForSequenceClassification.from_config(
+        self.model = model if model is not None else auto_model_class(config.task).from_config(
             config.to_hf(), attn_implementation="eager"
         )
 

@@ -5,11 +5,12 @@ This package never imports torch or transformers, so a service that embeds it st
 
 from kdedge_runtime.encoding import TextEncoder
 from kdedge_runtime.manifest import SCHEMA_VERSION, ArtifactError, Manifest, read_manifest
-from kdedge_runtime.predictor import Prediction, Predictor
+from kdedge_runtime.predictor import Entity, Prediction, Predictor
 
 __all__ = [
     "SCHEMA_VERSION",
     "ArtifactError",
+    "Entity",
     "Manifest",
     "Prediction",
     "Predictor",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from kdedge_runtime.manifest import ArtifactError
 
@@ -44,8 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from kdedge_runtime.predictor import Predictor
 
-            for text, prediction in zip(args.texts, Predictor(args.artifact).predict(args.texts), strict=True):
-                print(json.dumps({"text": text, "label": prediction.label, "score": round(prediction.score, 6)}))
+            predictor = Predictor(args.artifact)
+            for text, prediction in zip(args.texts, predictor.predict(args.texts), strict=True):
+                if isinstance(prediction, list):  # token classification: the text's entities
+                    print(json.dumps({"text": text, "entities": [asdict(entity) for entity in prediction]}))
+                else:
+                    print(json.dumps({"text": text, "label": prediction.label, "score": round(prediction.score, 6)}))
     except ArtifactError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

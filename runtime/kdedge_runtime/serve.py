@@ -80,6 +80,8 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
         except RequestError as error:
             return JSONResponse({"error": error.message}, status_code=error.status)
         predictions = await run_in_threadpool(predictor.predict, texts, config.batch_size)
+        if predictor.manifest.task == "token-classification":  # a list of entities per text
+            return JSONResponse({"entities": [[asdict(entity) for entity in found] for found in predictions]})
         return JSONResponse({"predictions": [asdict(p) for p in predictions]})
 
     return Starlette(routes=[Route("/health", health, methods=["GET"]),
