@@ -193,7 +193,7 @@ def run_stage(
                                                    pct_start=0.1)
     monitor = "dev_score" if stage.losses.uses_logits else "dev_loss"
     result = StageResult(stage.name, -1.0, 0, 0, monitor)
-    best_score, best_state = -float("inf"), copy.deepcopy(student.state_dict())
+    best_key, best_state = (-float("inf"),), copy.deepcopy(student.state_dict())
     evaluations_without_gain, recent_losses, stop = 0, [], False
     groups = student.layer_groups() if stage.unfreeze == "gradual" else []
     with reporter.progress(f"stage {stage.name}", total_steps) as task:
@@ -215,13 +215,14 @@ def run_stage(
                     continue
                 row = {"stage": stage.name, "step": result.steps, "epoch": epoch + 1,
                        "loss": float(np.mean(recent_losses[-eval_every:])),
-                       "dev_score": dev_score(student, encoder, dev)}
-                if monitor == "dev_loss":
-                    row["dev_loss"] = _dev_loss(student, encoder, dev, objective, config.batch_size, dev_firsts)
+                       "dev_score": dev_score(student, encoder, dev),
+                       "dev_loss": _dev_loss(student, encoder, dev, objective, config.batch_size, dev_firsts)}
                 result.history.append(row)
-                score = row["dev_score"] if monitor == "dev_score" else -row["dev_loss"]
-                if score > best_score:
-                    best_score, result.best_step = score, result.steps
+                # higher dev score wins; on a tie (e.g. an entity F1 still at 0 while the tagger learns
+                # that most words are O) the lower dev loss does, so that early stopping waits for it
+                key = (row["dev_score"], -row["dev_loss"]) if monitor == "dev_score" else (-row["dev_loss"],)
+                if key > best_key:
+                    best_key, result.best_step = key, result.steps
                     result.best_dev_score = row["dev_score"]
                     best_state = copy.deepcopy(student.state_dict())
                     evaluations_without_gain = 0

@@ -396,6 +396,10 @@ class _Stacked:
     def __len__(self) -> int:
         return len(self.first) + len(self.second)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.first.shape[1:])
+
     def __getitem__(self, indices) -> np.ndarray:
         indices = np.asarray(indices)
         low = indices < len(self.first)

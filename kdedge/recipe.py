@@ -131,8 +131,9 @@ class StageConfig:
 
     `epochs` and `learning_rate` default to the `distill` section's. `unfreeze: gradual` trains only the
     top layer group (the classifier) in the first epoch and unfreezes one more group, from the top
-    down, at each following epoch. A stage whose losses include a logit loss stops early on dev
-    accuracy; a representation-only stage on its own loss over the dev split.
+    down, at each following epoch. A stage whose losses include a logit loss stops early on the dev
+    score (accuracy, or entity F1 for NER; ties go to the lower dev loss); a representation-only stage
+    on its own loss over the dev split.
     """
 
     name: str

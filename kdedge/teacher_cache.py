@@ -50,6 +50,10 @@ class ChunkedArray:
     def __len__(self) -> int:
         return self.rows
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.rows, *self._chunk(0).shape[1:]) if self.rows else (0,)
+
     def _chunk(self, number: int) -> np.ndarray:
         if number not in self._chunks:
             self._chunks[number] = np.load(self.folder / _chunk_name(number), mmap_mode="r")

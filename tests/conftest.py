@@ -99,3 +99,45 @@ def artifact(tiny_teacher_dir, tiny_csv, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runtime")
     compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2}), root / "artifact", root / "run")
     return root / "artifact"
+
+
+PERSONS = ["table", "report", "number", "paper"]
+PLACES = [("lovely", "superb"), ("happy", "fun"), ("blue", "weather")]
+
+
+def ner_sentences(count: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Sentences of filler words with a person (one word) and/or a place (two words), BIO-tagged."""
+    rng = random.Random(seed)
+    sentences, seen = [], set()
+    while len(sentences) < count:
+        words = [(w, "O") for w in rng.sample(FILLER + ["the", "movie"], rng.randint(2, 6))]
+        entities = []
+        if rng.random() < 0.8:
+            entities.append([(rng.choice(PERSONS), "B-person")])
+        if rng.random() < 0.6:
+            first, second = rng.choice(PLACES)
+            entities.append([(first, "B-geo-loc"), (second, "I-geo-loc")])
+        for entity in entities:
+            position = rng.randint(0, len(words))
+            words[position:position] = entity
+        key = " ".join(w for w, _ in words)
+        if key not in seen:
+            seen.add(key)
+            sentences.append(words)
+    return sentences
+
+
+@pytest.fixture(scope="session")
+def tiny_conll(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ner") / "tweets.conll"
+    blocks = ["\n".join(f"{word}\t{tag}" for word, tag in sentence) for sentence in ner_sentences(400, seed=2)]
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_ner_recipe(teacher_dir: Path, conll: Path, transfer: Path, **sections):
+    """NER on the tiny teacher: tagged sentences, the tiny sentiment reviews as unlabelled transfer texts."""
+    data = {"source": str(conll), "task": "token-classification", "text_column": "review", "label_column": "tags",
+            "transfer": str(transfer), "max_length": 32, "train_size": 200, "dev_size": 80, "test_size": 80,
+            **sections.pop("data", {})}
+    return tiny_recipe(teacher_dir, conll, data=data, **sections)

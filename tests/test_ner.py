@@ -1,0 +1,80 @@
+"""NER end to end on the tiny teacher: both students, staged distillation, and entities from the runtime."""
+
+import json
+
+import pytest
+from conftest import tiny_ner_recipe
+from kdedge_runtime import Entity, Predictor
+from kdedge_runtime.cli import main as runtime_main
+
+from kdedge.pipeline import compress
+
+
+@pytest.fixture(scope="module")
+def ner_artifact(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ner")
+    recipe = tiny_ner_recipe(tiny_teacher_dir, tiny_conll, tiny_csv)
+    result = compress(recipe, root / "artifact", root / "run")
+    return result, root / "artifact"
+
+
+def test_bilstm_ner_learns_entities(ner_artifact):
+    result, folder = ner_artifact
+    manifest = result.manifest
+    assert manifest["task"] == "token-classification"
+    assert manifest["labels"] == ["O", "B-geo-loc", "I-geo-loc", "B-person", "I-person"]
+    metrics = manifest["metrics"]
+    assert set(metrics["teacher"]) == {"entity_f1", "entity_precision", "entity_recall", "word_accuracy"}
+    assert metrics["teacher"]["entity_f1"] > 0.9
+    assert metrics["student_onnx"]["entity_f1"] > 0.85
+    assert {row["metric"] for row in manifest["variants"]} == {"entity_f1"}
+    assert all(row["passed"] for row in manifest["variants"])
+
+
+def test_runtime_returns_entities_with_character_offsets(ner_artifact):
+    _, folder = ner_artifact
+    text = "so   the movie report was  lovely superb today"
+    [found] = Predictor(folder).predict([text])
+    assert found == [Entity("person", 15, 21, "report", found[0].score),
+                     Entity("geo-loc", 27, 40, "lovely superb", found[1].score)]
+    assert all(0 < entity.score <= 1 for entity in found)
+    assert Predictor(folder).predict(["", "honestly just so"]) == [[], []]
+
+
+def test_runtime_cli_prints_entities(ner_artifact, capsys):
+    _, folder = ner_artifact
+    assert runtime_main(["predict", str(folder), "paper was in happy fun"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert [(e["label"], e["text"]) for e in line["entities"]] == [("person", "paper"), ("geo-loc", "happy fun")]
+
+
+def test_transformer_ner_with_staged_distillation(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path):
+    stages = [{"name": "representation", "losses": {"hidden_states": 1.0, "attention": 1.0}, "epochs": 2},
+              {"name": "logits", "losses": {"soft_logits": 1.0}, "epochs": 4},
+              {"name": "labels", "losses": {"hard_labels": 1.0, "gold_labels": 1.0}, "epochs": 4,
+               "unfreeze": "gradual"}]
+    recipe = tiny_ner_recipe(tiny_teacher_dir, tiny_conll, tiny_csv,
+                             student={"kind": "transformer", "init": "etd-impt", "target": "3x", "max_params": None},
+                             distill={"stages": stages})
+    result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
+    assert [stage["stage"] for stage in result.manifest["training"]["history"]] == ["representation", "logits",
+                                                                                   "labels"]
+    assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
+    assert result.manifest["fusion"]["Attention"] == result.manifest["student"]["config"]["num_layers"]
+    [found] = Predictor(tmp_path / "artifact").predict(["the movie number was really"])
+    assert [(e.label, e.text) for e in found] == [("person", "number")]
+
+
+def test_builtin_ner_recipe_runs_on_tiny_models(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path):
+    from kdedge.recipe import load_recipe
+
+    recipe = load_recipe("ner-bilstm").with_overrides([
+        f"teacher.name={tiny_teacher_dir}", "teacher.epochs=10", "teacher.learning_rate=2e-3",
+        f"data.source={tiny_conll}", f"data.transfer={tiny_csv}", "data.transfer_encoding=utf-8",
+        "data.text_column=review", "data.max_length=32", "data.dev_size=80", "data.test_size=80",
+        "student.target=null", "student.max_params=12000",
+    ])
+    assert [stage.name for stage in recipe.distill.stages] == ["representation", "logits", "labels"]
+    result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
+    assert result.manifest["recipe"]["name"] == "ner-bilstm"
+    assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
