@@ -262,7 +262,7 @@ def _teacher_candidates(name: str, num_labels: int, folder: Path, providers: lis
     import torch
     from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
-    from kdedge.export import export_onnx, fuse_transformer
+    from kdedge.export import LogitsOnly, export_onnx, fuse_transformer
     from kdedge.quantize import convert_fp16, quantize_dynamic_int8
     from kdedge.teacher import count_params, quiet_transformers, resolve_teacher
 
@@ -303,17 +303,9 @@ def _teacher_candidates(name: str, num_labels: int, folder: Path, providers: lis
     reporter.step(f"exporting the teacher ({params:,} parameters) to ONNX fp32 and INT8 for the comparison")
     folder.mkdir(parents=True, exist_ok=True)
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
-
     fp32, int8 = folder / "teacher.fp32.onnx", folder / "teacher.int8.onnx"
     sample = (torch.ones(2, 8, dtype=torch.long), torch.ones(2, 8, dtype=torch.long))
-    export_onnx(Logits(model).eval(), fp32, 17, sample)
+    export_onnx(LogitsOnly(model).eval(), fp32, 17, sample)
     fuse_transformer(fp32, bert.num_attention_heads, bert.hidden_size)
     quantize_dynamic_int8(fp32, int8)
     vocab = bert.vocab_size

@@ -98,6 +98,38 @@ def compress(
             Console().print(table)
 
 
+@app.command("export-teacher")
+def export_teacher_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Artifact folder to write.")],
+    recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm).")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="Teacher: alias (minilm, bert-base), local model folder or hub id.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Labelled data file (a teacher without a trained head is fine-tuned on it).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Column holding the text.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column holding the label.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Working folder shared with `kdedge compress` (default: runs/RECIPE).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Export the (fine-tuned) teacher itself as an artifact: the baseline you would deploy without kdedge.
+
+    Same export, fusion, variants and gates as a student; the runtime serves it and `kdedge bench`
+    measures it next to the students.
+    """
+    with _one_line_errors(debug):
+        from kdedge.pipeline import export_teacher
+        from kdedge.progress import Reporter
+        from kdedge.report import variants_table
+
+        chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, None, None, None, None)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        manifest = export_teacher(chosen, output, run_dir or Path("runs") / chosen.name, Reporter(quiet=quiet))
+        table = variants_table(manifest)
+        if table is not None and not quiet:
+            Console().print(table)
+        Console().print(f"teacher artifact ({manifest['variant']}) written to {output}")
+
+
 @app.command("label")
 def label_command(
     recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm).")] = None,

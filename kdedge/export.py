@@ -17,6 +17,17 @@ INPUT_NAMES = ["input_ids", "attention_mask"]
 OUTPUT_NAMES = ["logits"]
 
 
+class LogitsOnly(torch.nn.Module):
+    """A Hugging Face model as `forward(input_ids, attention_mask) -> logits`, the artifact's interface."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
 def export_onnx(model: torch.nn.Module, path: Path, opset: int, sample: tuple[torch.Tensor, torch.Tensor],
                 per_token: bool = False) -> Path:
     """Write `model` to `path` with dynamic batch and sequence axes (TorchScript exporter: plain LSTM ops).

@@ -27,7 +27,7 @@ from kdedge.batching import padded
 from kdedge.data import TaskData
 from kdedge.distill import DistillSet, OnlineTeacher, distill, resolve_layer_pairs
 from kdedge.errors import ConfigError
-from kdedge.export import check_logit_parity, export_onnx, fuse_transformer
+from kdedge.export import LogitsOnly, check_logit_parity, export_onnx, fuse_transformer
 from kdedge.finetune import finetune_teacher
 from kdedge.labelling import model_logits, teacher_outputs
 from kdedge.latency import median_ms, torch_runner
@@ -35,6 +35,7 @@ from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
+from kdedge.students.transformer import SUPPORTED_MODEL_TYPES
 from kdedge.tasks import TOKEN, gold_matrix, load_data, prediction_rows, primary_metric, split_metrics
 from kdedge.teacher import Teacher, count_params, folder_fingerprint, load_teacher, quiet_transformers
 from kdedge.teacher_cache import TeacherCache, hidden_field
@@ -242,6 +243,62 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
         output.rmdir()
     os.replace(partial, output)
     return summary
+
+
+def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
+    """The teacher itself as an artifact (ONNX fp32, fused, plus the recipe's variants, same gates): the
+    baseline a user would deploy without kdedge, served by the same runtime and measured by `kdedge bench`."""
+    reporter = reporter or Reporter(quiet=True)
+    output, run_dir = Path(output), Path(run_dir)
+    _check_output(output, run_dir)
+    task, metric = recipe.data.task, primary_metric(recipe.data.task)
+    data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    torch.manual_seed(recipe.teacher.seed)
+    teacher = load_teacher(recipe.teacher.name, data.labels, task=task)
+    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    teacher, _ = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    teacher.model.set_attn_implementation("eager")  # plain attention ops, which onnxruntime fuses
+    torch_logits = model_logits(teacher.model, encoder, data.test.texts, 64, reporter, "teacher on test", task)
+    reporter.step("exporting the teacher to ONNX and building its variants")
+    with staged_artifact(output) as staging:
+        teacher.tokenizer.save(str(staging / TOKENIZER_FILE))
+        sample = padded(encoder, encoder.encode(data.test.texts[:2] or ["sample"]))
+        export_onnx(LogitsOnly(teacher.model), staging / MODEL_FILE, recipe.export.opset, sample,
+                    per_token=task == TOKEN)
+        config = teacher.model.config
+        fusion = None
+        if config.model_type in SUPPORTED_MODEL_TYPES:
+            fusion = fuse_transformer(staging / MODEL_FILE, config.num_attention_heads, config.hidden_size)
+        base = {
+            "task": task, "labels": list(data.labels), "max_length": encoder.max_length,
+            "pad_token_id": encoder.pad_token_id, "inputs": ["input_ids", "attention_mask"], "outputs": ["logits"],
+            "teacher": {"name": teacher.name, "source": teacher.source, "params": teacher.params},
+            "student": {"kind": "teacher", "params": teacher.params}, "compression": 1.0,
+            "recipe": recipe.to_dict(), "kdedge_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **({"fusion": fusion} if fusion is not None else {}),
+        }
+        write_manifest(staging, base)
+        fp32_logits = Predictor(staging, threads=os.cpu_count()).logits(data.test.texts)
+
+        def rows_of(logits):
+            return prediction_rows(task, logits, data.test.texts)
+
+        difference = check_logit_parity(rows_of(torch_logits), rows_of(fp32_logits), recipe.export.atol,
+                                        "the teacher's ONNX fp32 export")
+        calibration = (calibration_batches(encoder, data.transfer, recipe.export.calibration_size, recipe.data.seed)
+                       if "int8-static" in recipe.export.variants else [])
+        variants = build_variants(staging, encoder, fp32_logits, data.test.texts,
+                                  lambda logits: split_metrics(task, data.labels, data.test, logits), rows_of, metric,
+                                  calibration, recipe.export, reporter)
+        reporter.note(variant_summary(variants))
+        chosen = next(row for row in variants if row.chosen)
+        manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
+                                  "metrics": {"teacher": split_metrics(task, data.labels, data.test, torch_logits),
+                                              "student_onnx": chosen.metrics},
+                                  "parity": {"fp32_max_abs_logit_difference": difference, "atol": recipe.export.atol}})
+    reporter.step(f"teacher artifact written to [bold]{output}[/]")
+    return manifest
 
 
 def _save_hf_student(built, teacher: Teacher, labels: tuple[str, ...], folder: Path) -> None:

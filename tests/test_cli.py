@@ -136,3 +136,20 @@ def test_bad_shard_is_one_line(tmp_path):
     result = runner.invoke(app, ["label", "--shard", "3/2", "--run-dir", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "shard" in one_error_line(result)
+
+
+def test_export_teacher_writes_a_servable_baseline(tiny_teacher_dir, tiny_csv, tmp_path):
+    from kdedge_runtime import Predictor
+
+    args = ["export-teacher", "--teacher", str(tiny_teacher_dir), "--data", str(tiny_csv),
+            "--text-column", "review", "--label-column", "stars", "--output", str(tmp_path / "teacher"),
+            "--run-dir", str(tmp_path / "run"), "--set", "teacher.epochs=10", "--set", "teacher.learning_rate=2e-3",
+            "--set", "data.max_length=32", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "teacher" / "kdedge.json").read_text())
+    assert manifest["student"]["kind"] == "teacher" and manifest["compression"] == 1.0
+    assert manifest["fusion"]["Attention"] == 2 and manifest["parity"]["fp32_max_abs_logit_difference"] <= 1e-4
+    assert {row["variant"] for row in manifest["variants"]} == {"fp32", "int8-dynamic", "int8-static"}
+    assert manifest["metrics"]["teacher"]["accuracy"] > 0.9
+    assert Predictor(tmp_path / "teacher").predict(["the movie was wonderful"])[0].label == "positive"
