@@ -63,7 +63,7 @@ def main() -> None:
         built = build_student(prepared.teacher, prepared.encoder, prepared.data, recipe.student, reporter)
         encoder = TextEncoder(built.tokenizer, recipe.data.max_length, built.pad_token_id)
         train, dev = distill_sets(prepared, recipe)
-        start_accuracy = dev_score(built.model, encoder, dev.texts, dev.gold)
+        start_accuracy = dev_score(built.model, encoder, dev)
         pairs = resolve_layer_pairs(recipe.distill, built.model.config.num_layers,
                                     prepared.teacher.model.config.num_hidden_layers)
         online = OnlineTeacher(prepared.teacher.model, torch.from_numpy(built.teacher_ids).long())
