@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,14 @@ class LabelledSplit:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def label_bytes(self) -> bytes:
+        return self.labels.tobytes()
+
 
 @dataclass(frozen=True)
 class TaskData:
-    """Everything the pipeline trains and evaluates on."""
+    """Everything the pipeline trains and evaluates on. Splits are LabelledSplit (one label per text)
+    or, for token classification, token_data.TaggedSplit (one tag per word)."""
 
     labels: tuple[str, ...]
     train: LabelledSplit
@@ -51,7 +56,7 @@ class TaskData:
         digest.update("\x1f".join(self.labels).encode())
         for split in (self.train, self.dev, self.test):
             digest.update("\x1e".join(split.texts).encode())
-            digest.update(split.labels.tobytes())
+            digest.update(split.label_bytes())
         digest.update("\x1e".join(self.transfer).encode())
         return digest.hexdigest()[:16]
 
@@ -141,35 +146,46 @@ def load_task_data(config: DataConfig, cache_dir: Path | None = None) -> TaskDat
 
     labels = _label_set(config, set(labelled.values()))
     label_index = {label: i for i, label in enumerate(labels)}
-    items = list(labelled.items())
-    order = np.random.default_rng(config.seed).permutation(len(items))
-    items = [items[i] for i in order]
-
-    total = len(items)
-    n_test, n_dev = _count(config.test_size, total), _count(config.dev_size, total)
-    n_train = total - n_test - n_dev if config.train_size is None else _count(config.train_size, total)
-    if n_test + n_dev + n_train > total or n_train < 2 * len(labels):
-        raise DataError(
-            f"{total} labelled rows cannot fill train {n_train} + dev {n_dev} + test {n_test}",
-            hint="lower data.train_size / data.dev_size / data.test_size (counts or fractions)",
-        )
+    test_items, dev_items, train_items, rest = shuffled_split(
+        list(labelled.items()), config, "labelled rows", minimum_train=2 * len(labels))
 
     def split(part: list[tuple[str, str]]) -> LabelledSplit:
         return LabelledSplit([t for t, _ in part], np.array([label_index[l] for _, l in part], dtype=np.int64))
 
-    test, dev = split(items[:n_test]), split(items[n_test : n_test + n_dev])
-    train = split(items[n_test + n_dev : n_test + n_dev + n_train])
-    held_out = set(test.texts) | set(dev.texts)
-    extra = [t for t, _ in items[n_test + n_dev + n_train :]] + unlabelled
+    test, dev, train = split(test_items), split(dev_items), split(train_items)
+    transfer = transfer_set(train, [test, dev], [t for t, _ in rest] + unlabelled, config, cache_dir, str.strip)
+    return TaskData(labels=labels, train=train, dev=dev, test=test, transfer=transfer, notes=notes)
+
+
+def shuffled_split(items: list, config: DataConfig, what: str, minimum_train: int) -> tuple[list, list, list, list]:
+    """Items shuffled with `data.seed`, cut into (test, dev, train, rest) by the recipe's sizes."""
+    order = np.random.default_rng(config.seed).permutation(len(items))
+    items = [items[i] for i in order]
+    total = len(items)
+    n_test, n_dev = _count(config.test_size, total), _count(config.dev_size, total)
+    n_train = total - n_test - n_dev if config.train_size is None else _count(config.train_size, total)
+    if n_test + n_dev + n_train > total or n_train < minimum_train:
+        raise DataError(
+            f"{total} {what} cannot fill train {n_train} + dev {n_dev} + test {n_test}",
+            hint="lower data.train_size / data.dev_size / data.test_size (counts or fractions)",
+        )
+    cut = n_test + n_dev + n_train
+    return items[:n_test], items[n_test : n_test + n_dev], items[n_test + n_dev : cut], items[cut:]
+
+
+def transfer_set(train, held_out: list, extra: list[str], config: DataConfig, cache_dir: Path | None,
+                 normalise: Callable[[str], str]) -> list[str]:
+    """The train texts, then `extra` and the `data.transfer` file's texts (normalised), deduplicated,
+    never a dev or test text, capped at `data.max_transfer`."""
     if config.transfer:
-        extra += [t.strip() for t in read_columns(config.transfer, [config.text_column], config.encoding, cache_dir)[
-            config.text_column] if isinstance(t, str) and t.strip()]
-    seen = set(train.texts) | held_out
+        column = read_columns(config.transfer, [config.text_column], config.transfer_encoding or config.encoding,
+                              cache_dir)[config.text_column]
+        extra = extra + [normalise(t) for t in column if isinstance(t, str) and t.strip()]
+    seen = set(train.texts).union(*(split.texts for split in held_out))
     unique_extra = [t for t in dict.fromkeys(extra) if t not in seen]
     if config.max_transfer is not None:
         unique_extra = unique_extra[: max(0, config.max_transfer - len(train))]
-    transfer = train.texts + unique_extra
-    return TaskData(labels=labels, train=train, dev=dev, test=test, transfer=transfer, notes=notes)
+    return train.texts + unique_extra
 
 
 def _error_chain(error: BaseException) -> list[BaseException]:

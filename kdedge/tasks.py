@@ -20,7 +20,7 @@ IGNORE = -100  # a token without a label: special tokens, padding, and sub-token
 
 
 def load_data(config, cache_dir: Path | None = None):
-    """TaskData (sequence) or TaggedData (token), by `config.task`."""
+    """TaskData with LabelledSplit (sequence) or TaggedSplit (token) splits, by `config.task`."""
     if config.task == TOKEN:
         from kdedge.token_data import load_tagged_data
 

@@ -8,14 +8,13 @@ tweets), split into words the same way.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kdedge.bio import ordered_tags, split_tag
-from kdedge.data import _count, read_columns, resolve_source
+from kdedge.data import TaskData, read_columns, resolve_source, shuffled_split, transfer_set
 from kdedge.errors import DataError
 from kdedge.recipe import DataConfig
 
@@ -25,30 +24,13 @@ CONLL_SUFFIXES = (".conll", ".bio", ".txt", ".iob")
 @dataclass(frozen=True)
 class TaggedSplit:
     texts: list[str]  # words joined by single spaces
-    tags: list[np.ndarray]  # per word: int64 index into TaggedData.labels
+    tags: list[np.ndarray]  # per word: int64 index into TaskData.labels
 
     def __len__(self) -> int:
         return len(self.texts)
 
-
-@dataclass(frozen=True)
-class TaggedData:
-    labels: tuple[str, ...]  # "O" first, then B-/I- per entity type
-    train: TaggedSplit
-    dev: TaggedSplit
-    test: TaggedSplit
-    transfer: list[str]
-    notes: list[str] = field(default_factory=list)
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        digest.update("\x1f".join(self.labels).encode())
-        for split in (self.train, self.dev, self.test):
-            digest.update("\x1e".join(split.texts).encode())
-            for tags in split.tags:
-                digest.update(tags.tobytes())
-        digest.update("\x1e".join(self.transfer).encode())
-        return digest.hexdigest()[:16]
+    def label_bytes(self) -> bytes:
+        return b"".join(tags.tobytes() for tags in self.tags)
 
 
 def read_conll(path: Path, encoding: str = "utf-8") -> list[tuple[list[str], list[str]]]:
@@ -78,7 +60,7 @@ def read_conll(path: Path, encoding: str = "utf-8") -> list[tuple[list[str], lis
     return sentences
 
 
-def load_tagged_data(config: DataConfig, cache_dir: Path | None = None) -> TaggedData:
+def load_tagged_data(config: DataConfig, cache_dir: Path | None = None) -> TaskData:
     """Read, deduplicate and split tagged sentences; build the transfer set from `config.transfer`."""
     path = resolve_source(config.source)
     if path.suffix.lower() in CONLL_SUFFIXES:
@@ -109,29 +91,14 @@ def load_tagged_data(config: DataConfig, cache_dir: Path | None = None) -> Tagge
         raise DataError(f"unknown tag {unknown[0]!r} in {config.source}",
                         hint=f"data.labels allows: {', '.join(labels)}; add it there or fix the data")
     index = {label: i for i, label in enumerate(labels)}
-    items = list(unique.items())
-    order = np.random.default_rng(config.seed).permutation(len(items))
-    items = [items[i] for i in order]
-    total = len(items)
-    n_test, n_dev = _count(config.test_size, total), _count(config.dev_size, total)
-    n_train = total - n_test - n_dev if config.train_size is None else _count(config.train_size, total)
-    if n_test + n_dev + n_train > total or n_train < 1:
-        raise DataError(f"{total} tagged sentences cannot fill train {n_train} + dev {n_dev} + test {n_test}",
-                        hint="lower data.train_size / data.dev_size / data.test_size (counts or fractions)")
+    test_items, dev_items, train_items, rest = shuffled_split(list(unique.items()), config, "tagged sentences",
+                                                              minimum_train=1)
 
     def split(part) -> TaggedSplit:
         return TaggedSplit([text for text, _ in part],
                            [np.array([index[t] for t in tags], dtype=np.int64) for _, tags in part])
 
-    test, dev = split(items[:n_test]), split(items[n_test : n_test + n_dev])
-    train = split(items[n_test + n_dev : n_test + n_dev + n_train])
-    extra = [text for text, _ in items[n_test + n_dev + n_train :]]
-    if config.transfer:
-        column = read_columns(config.transfer, [config.text_column], config.transfer_encoding or config.encoding,
-                              cache_dir)[config.text_column]
-        extra += [" ".join(text.split()) for text in column if isinstance(text, str) and text.strip()]
-    seen = set(train.texts) | set(dev.texts) | set(test.texts)
-    unique_extra = [text for text in dict.fromkeys(extra) if text not in seen]
-    if config.max_transfer is not None:
-        unique_extra = unique_extra[: max(0, config.max_transfer - len(train))]
-    return TaggedData(labels, train, dev, test, train.texts + unique_extra, notes)
+    test, dev, train = split(test_items), split(dev_items), split(train_items)
+    transfer = transfer_set(train, [test, dev], [text for text, _ in rest], config, cache_dir,
+                            lambda text: " ".join(text.split()))
+    return TaskData(labels, train, dev, test, transfer, notes)
