@@ -68,7 +68,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
 
     prepared = prepare(recipe, run_dir, reporter)
     data, teacher, encoder, labelled = prepared.data, prepared.teacher, prepared.encoder, prepared.teacher_logits
-    task, metric = recipe.data.task, primary_metric(recipe.data.task)
+    task = recipe.data.task
     teacher_metrics = split_metrics(task, data.labels, data.test, labelled["test"])
     reporter.note(f"teacher test {_describe_metrics(teacher_metrics)}")
 
@@ -91,33 +91,14 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
             hf_config.id2label = dict(enumerate(data.labels))
             hf_config.label2id = {label: i for i, label in enumerate(data.labels)}
             hf_config.to_json_file(str(staging / CONFIG_FILE))
-            fusion = fuse_transformer(staging / MODEL_FILE, student.config.num_heads, student.config.hidden_size)
-            reporter.note("fused: " + (", ".join(f"{n} {op}" for op, n in fusion.items() if n) or "nothing"))
-            if not any(fusion.values()):
-                reporter.note("[yellow]warning:[/] onnxruntime fused no attention or LayerNorm nodes")
+            fusion = _fuse(staging / MODEL_FILE, student.config.num_heads, student.config.hidden_size, reporter)
         base = _manifest_base(recipe, data, teacher, student, student_encoder)
         if fusion is not None:
             base["fusion"] = fusion
         write_manifest(staging, base)
-        fp32 = Predictor(staging, threads=os.cpu_count())
-        fp32_logits = fp32.logits(data.test.texts)
-
-        def rows_of(logits):
-            return prediction_rows(task, logits, data.test.texts)
-
-        max_difference = check_logit_parity(rows_of(student_logits), rows_of(fp32_logits), recipe.export.atol,
-                                            "the ONNX fp32 export")
-        parity = {"fp32_max_abs_logit_difference": max_difference, "atol": recipe.export.atol,
-                  "min_agreement": recipe.export.min_agreement}
-        calibration = (calibration_batches(student_encoder, data.transfer, recipe.export.calibration_size, recipe.data.seed)
-                       if "int8-static" in recipe.export.variants else [])
-        reporter.note(f"variants: fp32, {', '.join(v for v in recipe.export.variants if v != 'fp32') or 'none other'}; "
-                      f"gate {recipe.export.min_agreement:.0%} agreement, tolerance {recipe.export.max_accuracy_drop:g}")
-        variants = build_variants(staging, student_encoder, fp32_logits, data.test.texts,
-                                  lambda logits: split_metrics(task, data.labels, data.test, logits), rows_of, metric,
-                                  calibration, recipe.export, reporter)
+        variants, parity = _gated_variants(staging, student_encoder, student_logits, data, recipe, reporter,
+                                           "the ONNX fp32 export")
         chosen = next(row for row in variants if row.chosen)
-        reporter.note(variant_summary(variants))
         metrics = {"teacher": teacher_metrics, "student": student_metrics}
         for row in variants:
             if row.metrics is not None:
@@ -251,7 +232,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
     reporter = reporter or Reporter(quiet=True)
     output, run_dir = Path(output), Path(run_dir)
     _check_output(output, run_dir)
-    task, metric = recipe.data.task, primary_metric(recipe.data.task)
+    task = recipe.data.task
     data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
     torch.manual_seed(recipe.teacher.seed)
     teacher = load_teacher(recipe.teacher.name, data.labels, task=task)
@@ -268,7 +249,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
         config = teacher.model.config
         fusion = None
         if config.model_type in SUPPORTED_MODEL_TYPES:
-            fusion = fuse_transformer(staging / MODEL_FILE, config.num_attention_heads, config.hidden_size)
+            fusion = _fuse(staging / MODEL_FILE, config.num_attention_heads, config.hidden_size, reporter)
         base = {
             "task": task, "labels": list(data.labels), "max_length": encoder.max_length,
             "pad_token_id": encoder.pad_token_id, "inputs": ["input_ids", "attention_mask"], "outputs": ["logits"],
@@ -279,26 +260,48 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
             **({"fusion": fusion} if fusion is not None else {}),
         }
         write_manifest(staging, base)
-        fp32_logits = Predictor(staging, threads=os.cpu_count()).logits(data.test.texts)
-
-        def rows_of(logits):
-            return prediction_rows(task, logits, data.test.texts)
-
-        difference = check_logit_parity(rows_of(torch_logits), rows_of(fp32_logits), recipe.export.atol,
-                                        "the teacher's ONNX fp32 export")
-        calibration = (calibration_batches(encoder, data.transfer, recipe.export.calibration_size, recipe.data.seed)
-                       if "int8-static" in recipe.export.variants else [])
-        variants = build_variants(staging, encoder, fp32_logits, data.test.texts,
-                                  lambda logits: split_metrics(task, data.labels, data.test, logits), rows_of, metric,
-                                  calibration, recipe.export, reporter)
-        reporter.note(variant_summary(variants))
+        variants, parity = _gated_variants(staging, encoder, torch_logits, data, recipe, reporter,
+                                           "the teacher's ONNX fp32 export")
         chosen = next(row for row in variants if row.chosen)
         manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
                                   "metrics": {"teacher": split_metrics(task, data.labels, data.test, torch_logits),
                                               "student_onnx": chosen.metrics},
-                                  "parity": {"fp32_max_abs_logit_difference": difference, "atol": recipe.export.atol}})
+                                  "parity": parity})
     reporter.step(f"teacher artifact written to [bold]{output}[/]")
     return manifest
+
+
+def _fuse(path: Path, num_heads: int, hidden_size: int, reporter: Reporter) -> dict[str, int]:
+    """onnxruntime's transformer fusion, in place; says what it fused and warns when nothing was."""
+    fusion = fuse_transformer(path, num_heads, hidden_size)
+    reporter.note("fused: " + (", ".join(f"{n} {op}" for op, n in fusion.items() if n) or "nothing"))
+    if not any(fusion.values()):
+        reporter.note("[yellow]warning:[/] onnxruntime fused no attention or LayerNorm nodes")
+    return fusion
+
+
+def _gated_variants(staging: Path, encoder: TextEncoder, reference_logits: np.ndarray, data, recipe: Recipe,
+                    reporter: Reporter, what: str) -> tuple[list, dict]:
+    """The parity gate of `staging/model.onnx` against PyTorch's test logits, then the recipe's variants,
+    each gated and measured (`variants.build_variants`). Returns the variants table and the parity record."""
+    task = recipe.data.task
+    fp32_logits = Predictor(staging, threads=os.cpu_count()).logits(data.test.texts)
+
+    def rows_of(logits):
+        return prediction_rows(task, logits, data.test.texts)
+
+    difference = check_logit_parity(rows_of(reference_logits), rows_of(fp32_logits), recipe.export.atol, what)
+    parity = {"fp32_max_abs_logit_difference": difference, "atol": recipe.export.atol,
+              "min_agreement": recipe.export.min_agreement}
+    calibration = (calibration_batches(encoder, data.transfer, recipe.export.calibration_size, recipe.data.seed)
+                   if "int8-static" in recipe.export.variants else [])
+    reporter.note(f"variants: fp32, {', '.join(v for v in recipe.export.variants if v != 'fp32') or 'none other'}; "
+                  f"gate {recipe.export.min_agreement:.0%} agreement, tolerance {recipe.export.max_accuracy_drop:g}")
+    variants = build_variants(staging, encoder, fp32_logits, data.test.texts,
+                              lambda logits: split_metrics(task, data.labels, data.test, logits), rows_of,
+                              primary_metric(task), calibration, recipe.export, reporter)
+    reporter.note(variant_summary(variants))
+    return variants, parity
 
 
 def _save_hf_student(built, teacher: Teacher, labels: tuple[str, ...], folder: Path) -> None:
