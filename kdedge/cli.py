@@ -75,6 +75,9 @@ def compress(
     labelled tweets, distilled through ~30,000 unlabelled tweets into a 30x smaller BiLSTM, offline.
     Every finished stage (fine-tuned teacher, teacher outputs, each distillation stage) is kept in
     --run-dir; running again resumes after the last one whose inputs did not change.
+
+    A multi-task recipe (`--recipe multitask-bilstm`: sentiment and NER) distils one student with a
+    shared encoder and one head per task; the artifact answers every task in one pass.
     """
     with _one_line_errors(debug):
         from kdedge.pipeline import compress as run_compress
@@ -85,6 +88,19 @@ def compress(
                                       max_params)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         reporter = Reporter(quiet=quiet)
+        if chosen.multitask:
+            from kdedge.multitask import compress_multitask
+            from kdedge.report import multitask_table
+
+            if from_stage is not None or teacher is not None or data is not None:
+                raise KdedgeError("--from-stage, --teacher and --data do not apply to a multi-task recipe",
+                                  hint="each task's teacher and data come from the recipe it names under `tasks`")
+            result = compress_multitask(chosen, output=output or Path("artifacts") / chosen.name,
+                                        run_dir=run_dir or Path("runs") / chosen.name, reporter=reporter)
+            Console().print(multitask_table(result.manifest, result.seconds))
+            if not quiet:
+                Console().print(variants_table(result.manifest))
+            return
         result = run_compress(
             chosen,
             output=output or Path("artifacts") / chosen.name,

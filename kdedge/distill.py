@@ -165,6 +165,19 @@ def resolve_layer_pairs(config: DistillConfig, student_layers: int, teacher_laye
     return pairs
 
 
+@dataclass
+class StageTask:
+    """One task of a (multi-task) stage: the student as seen by this task (`features`, `forward`,
+    `layer_groups`), its distillation sets and, for attention matching, its teacher."""
+
+    name: str
+    model: nn.Module
+    train: DistillSet
+    dev: DistillSet
+    layer_pairs: list[tuple[int, int]] = field(default_factory=list)
+    teacher: OnlineTeacher | None = None
+
+
 def run_stage(
     student: nn.Module,
     encoder: TextEncoder,
@@ -177,16 +190,42 @@ def run_stage(
     teacher: OnlineTeacher | None = None,
 ) -> StageResult:
     """Train one stage and leave the student at its best dev checkpoint."""
+    task = StageTask("", student, train, dev, list(layer_pairs), teacher)
+    return run_tasks_stage(student, encoder, [task], stage, config, reporter)
+
+
+def task_weights(sizes: list[int], sampling: str, epoch: int, epochs: int) -> np.ndarray:
+    """Probability of each task for the next batch: ∝ size^α, α = 1 (proportional), 0 (uniform), or
+    annealed from 1 to 0.2 over the epochs (Stickland & Murray, 2019)."""
+    alpha = {"proportional": 1.0, "uniform": 0.0}.get(sampling)
+    if alpha is None:
+        alpha = 1.0 - 0.8 * epoch / max(epochs - 1, 1)
+    weights = np.asarray(sizes, dtype=np.float64) ** alpha
+    return weights / weights.sum()
+
+
+def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageTask], stage: StageConfig,
+                    config: DistillConfig, reporter: Reporter) -> StageResult:
+    """Train one stage on one or more tasks that share `student`, and leave it at its best dev checkpoint.
+
+    Each step trains on one batch of one task, drawn by `config.task_sampling`; an epoch has as many
+    steps as all tasks have batches. Early stopping watches the mean of the tasks' dev scores (or losses).
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    task_rng = np.random.default_rng(config.seed + 1)
     epochs = stage.epochs or config.epochs
     learning_rate = stage.learning_rate or config.learning_rate
-    id_lists, firsts = encoder.encode_words(train.texts) if train.task == TOKEN else (encoder.encode(train.texts), None)
-    dev_firsts = encoder.encode_words(dev.texts)[1] if dev.task == TOKEN else None
-    objective = _objective(student, encoder, train, stage, config, layer_pairs, teacher)
-    parameters = list(student.parameters()) + list(objective.parameters())
+    encoded, dev_firsts, objectives = [], [], []
+    for task in tasks:
+        encoded.append(encoder.encode_words(task.train.texts) if task.train.task == TOKEN
+                       else (encoder.encode(task.train.texts), None))
+        dev_firsts.append(encoder.encode_words(task.dev.texts)[1] if task.dev.task == TOKEN else None)
+        objectives.append(_objective(task.model, encoder, task.train, stage, config, task.layer_pairs, task.teacher))
+    parameters = list(student.parameters()) + [p for objective in objectives for p in objective.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = -(-len(id_lists) // config.batch_size)
+    batches_per_task = [-(-len(ids) // config.batch_size) for ids, _ in encoded]
+    steps_per_epoch = sum(batches_per_task)
     total_steps = steps_per_epoch * epochs
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps,
@@ -196,13 +235,21 @@ def run_stage(
     best_key, best_state = (-float("inf"),), copy.deepcopy(student.state_dict())
     evaluations_without_gain, recent_losses, stop = 0, [], False
     groups = student.layer_groups() if stage.unfreeze == "gradual" else []
-    with reporter.progress(f"stage {stage.name}", total_steps) as task:
+    queues: list[list] = [[] for _ in tasks]
+    with reporter.progress(f"stage {stage.name}", total_steps) as progress:
         for epoch in range(epochs):
             if groups:
                 _unfreeze_top(groups, epoch + 1)
-            for indices, input_ids, attention_mask in training_batches(encoder, id_lists, config.batch_size, rng):
+            weights = task_weights(batches_per_task, config.task_sampling, epoch, epochs)
+            for _ in range(steps_per_epoch):
+                number = int(task_rng.choice(len(tasks), p=weights)) if len(tasks) > 1 else 0
+                if not queues[number]:  # this task's next epoch of shuffled batches
+                    queues[number] = training_batches(encoder, encoded[number][0], config.batch_size, rng)[::-1]
+                indices, input_ids, attention_mask = queues[number].pop()
+                task = tasks[number]
                 student.train()
-                loss = objective(student, input_ids, attention_mask, indices, train, firsts)
+                loss = objectives[number](task.model, input_ids, attention_mask, indices, task.train,
+                                          encoded[number][1])
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -210,13 +257,17 @@ def run_stage(
                 schedule.step()
                 result.steps += 1
                 recent_losses.append(loss.item())
-                task.advance(info=f"loss {np.mean(recent_losses[-50:]):.3f}")
+                progress.advance(info=f"loss {np.mean(recent_losses[-50:]):.3f}")
                 if result.steps % eval_every and result.steps != total_steps:
                     continue
                 row = {"stage": stage.name, "step": result.steps, "epoch": epoch + 1,
-                       "loss": float(np.mean(recent_losses[-eval_every:])),
-                       "dev_score": dev_score(student, encoder, dev),
-                       "dev_loss": _dev_loss(student, encoder, dev, objective, config.batch_size, dev_firsts)}
+                       "loss": float(np.mean(recent_losses[-eval_every:]))}
+                scores = [dev_score(task.model, encoder, task.dev) for task in tasks]
+                losses = [_dev_loss(task.model, encoder, task.dev, objective, config.batch_size, firsts)
+                          for task, objective, firsts in zip(tasks, objectives, dev_firsts, strict=True)]
+                row["dev_score"], row["dev_loss"] = float(np.mean(scores)), float(np.mean(losses))
+                if len(tasks) > 1:
+                    row["dev_scores"] = {task.name: score for task, score in zip(tasks, scores, strict=True)}
                 result.history.append(row)
                 # higher dev score wins; on a tie (e.g. an entity F1 still at 0 while the tagger learns
                 # that most words are O) the lower dev loss does, so that early stopping waits for it
@@ -255,14 +306,31 @@ def distill(
     first_stage: int = 0,
 ) -> DistillResult:
     """Run the recipe's stages in order from `first_stage`; `after_stage(i, result)` can keep each one."""
+    task = StageTask("", student, train, dev, list(layer_pairs), teacher)
+    return distill_tasks(student, encoder, [task], config, reporter, after_stage, first_stage)
+
+
+def distill_tasks(
+    student: nn.Module,
+    encoder: TextEncoder,
+    tasks: list[StageTask],
+    config: DistillConfig,
+    reporter: Reporter,
+    after_stage: Callable[[int, StageResult], None] | None = None,
+    first_stage: int = 0,
+) -> DistillResult:
+    """`distill` for a student shared by several tasks (MKD): every stage trains on all of them."""
     result = DistillResult(-1.0, 0, 0)
     for number, stage in enumerate(config.resolved_stages):
         if number < first_stage:
             continue
         reporter.step(f"distillation stage {number + 1}/{len(config.resolved_stages)}: {stage.name} "
                       f"({_describe(stage)})")
-        outcome = run_stage(student, encoder, train, dev, stage, config, reporter, layer_pairs, teacher)
-        reporter.note(f"stage {stage.name}: best dev score {outcome.best_dev_score:.4f} at step "
+        outcome = run_tasks_stage(student, encoder, tasks, stage, config, reporter)
+        best = next((row for row in outcome.history if row["step"] == outcome.best_step), {})
+        per_task = ", ".join(f"{name} {score:.4f}" for name, score in best.get("dev_scores", {}).items())
+        reporter.note(f"stage {stage.name}: best dev score {outcome.best_dev_score:.4f}"
+                      f"{f' (mean of {per_task})' if per_task else ''} at step "
                       f"{outcome.best_step} of {outcome.steps} (kept by {outcome.monitor})")
         result.stages.append(outcome)
         result.history += [{**row, "step": row["step"] + result.steps} for row in outcome.history]

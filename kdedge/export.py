@@ -14,7 +14,6 @@ import torch
 from kdedge.errors import ExportValidationError
 
 INPUT_NAMES = ["input_ids", "attention_mask"]
-OUTPUT_NAMES = ["logits"]
 
 
 class LogitsOnly(torch.nn.Module):
@@ -29,17 +28,20 @@ class LogitsOnly(torch.nn.Module):
 
 
 def export_onnx(model: torch.nn.Module, path: Path, opset: int, sample: tuple[torch.Tensor, torch.Tensor],
-                per_token: bool = False) -> Path:
+                per_token: bool = False, outputs: dict[str, bool] | None = None) -> Path:
     """Write `model` to `path` with dynamic batch and sequence axes (TorchScript exporter: plain LSTM ops).
 
-    `per_token`: the logits have a sequence axis too (token classification)."""
+    `per_token`: the logits have a sequence axis too (token classification). `outputs`: for a model
+    with several outputs (a multi-task student), each output's name → whether it is per token."""
     model.eval()
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch", 1: "sequence"} if per_token else {0: "batch"}}
+    outputs = outputs or {"logits": per_token}
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    for name, token in outputs.items():
+        axes[name] = {0: "batch", 1: "sequence"} if token else {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, sample, str(path), input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+            model, sample, str(path), input_names=INPUT_NAMES, output_names=list(outputs),
             dynamic_axes=axes, opset_version=opset, dynamo=False,
         )
     return path

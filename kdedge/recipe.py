@@ -8,6 +8,7 @@ overridden from the command line with `--set section.field=value`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -153,6 +154,11 @@ class DistillConfig:
     `hidden_layers` pairs student and teacher layers for the hidden-state loss, as "student:teacher"
     (0 = embeddings, 1 = first layer, -1 = last); `attention_layer` does the same for attention.
     Training stops early when dev accuracy has not improved for `patience` evaluations.
+
+    Multi-task recipes only: `task_sampling` picks the task of each training batch with probability
+    proportional to its number of batches (`proportional`: every batch of every task once per epoch),
+    the same for every task (`uniform`), or `annealed` from proportional to nearly uniform over the
+    epochs (Stickland & Murray, 2019), so that a small task is not drowned by a large one.
     """
 
     epochs: int = 10
@@ -168,6 +174,7 @@ class DistillConfig:
     stages: tuple[StageConfig, ...] = ()
     hidden_layers: tuple[str, ...] = ("-1:-1",)
     attention_layer: str = "-1:-1"
+    task_sampling: Literal["proportional", "uniform", "annealed"] = "proportional"
 
     @property
     def resolved_stages(self) -> tuple[StageConfig, ...]:
@@ -211,8 +218,22 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class TaskConfig:
+    """One task of a multi-task recipe: its name (an output of the artifact) and the single-task recipe
+    (built-in name or YAML path) whose teacher and data it uses."""
+
+    name: str
+    recipe: str
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """A whole compression run: teacher → data → student → distillation → export."""
+    """A whole compression run: teacher → data → student → distillation → export.
+
+    With `tasks` (two or more), the run is multi-task (MKD): one student with a shared encoder and one
+    head per task, each task with its own teacher and data taken from the task's recipe; the `teacher`
+    and `data` sections of the multi-task recipe itself are then not used.
+    """
 
     version: int = RECIPE_VERSION
     name: str = "custom"
@@ -222,6 +243,11 @@ class Recipe:
     student: StudentConfig = field(default_factory=StudentConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    tasks: tuple[TaskConfig, ...] = ()
+
+    @property
+    def multitask(self) -> bool:
+        return bool(self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
@@ -420,6 +446,39 @@ def _validate(recipe: Recipe) -> None:
     ):
         raise ConfigError("distill.soft_weight and distill.hard_weight must be non-negative and not both zero")
     _validate_stages(recipe)
+    _validate_tasks(recipe)
+
+
+def _validate_tasks(recipe: Recipe) -> None:
+    if not recipe.tasks:
+        return
+    names = [task.name for task in recipe.tasks]
+    if len(names) < 2:
+        raise ConfigError("a multi-task recipe needs at least two tasks", hint="or drop `tasks` for a single-task run")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"tasks repeats a task name: {', '.join(names)}", hint="give each task its own name")
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(f"task name {name!r} is not allowed",
+                              hint="use lower-case letters, digits and _ (it names an output of the artifact)")
+
+
+def task_recipes(recipe: Recipe) -> dict[str, Recipe]:
+    """A multi-task recipe's tasks as single-task recipes: each task recipe's teacher and data with the
+    multi-task recipe's student, distillation and export sections."""
+    tasks = {}
+    for task in recipe.tasks:
+        single = load_recipe(task.recipe)
+        if single.multitask:
+            raise ConfigError(f"task {task.name!r} names recipe {task.recipe!r}, which is itself multi-task",
+                              hint="name a single-task recipe for each task")
+        values = {**single.to_dict(), "student": recipe.to_dict()["student"], "distill": recipe.to_dict()["distill"],
+                  "export": recipe.to_dict()["export"], "name": f"{recipe.name}/{task.name}"}
+        try:
+            tasks[task.name] = Recipe.from_dict(values)
+        except ConfigError as error:
+            raise ConfigError(f"task {task.name!r}: {error.message}", hint=error.hint) from None
+    return tasks
 
 
 def _validate_stages(recipe: Recipe) -> None:

@@ -64,3 +64,30 @@ def variants_table(manifest: dict) -> Table | None:
             "✓" if row["chosen"] else "", row["note"],
         )
     return table
+
+
+def multitask_table(manifest: dict, seconds: float | None = None) -> Table:
+    """The closing table of a multi-task run: each task's main test metric, teacher against student."""
+    metrics, latency = manifest["metrics"], manifest.get("latency_ms_batch32", {})
+    title = f"kdedge: {len(manifest['tasks'])} teachers → one {manifest['student']['kind']} student"
+    if seconds is not None:
+        title += f" ({seconds / 60:.1f} min)"
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("teachers (PyTorch fp32)", justify="right")
+    table.add_column("student fp32", justify="right")
+    table.add_column(f"student ONNX {manifest.get('variant', 'fp32')} (artifact)", justify="right")
+    teacher_params = sum(t["params"] for t in manifest["teacher"].values())
+    student_params = manifest["student"]["params"]
+    table.add_row("parameters", f"{teacher_params:,}", f"{student_params:,}", f"{student_params:,}")
+    table.add_row("compression (vs all teachers)", "1x", f"{manifest['compression_vs_all_teachers']:.1f}x",
+                  f"{manifest['compression_vs_all_teachers']:.1f}x")
+    for task in manifest["tasks"]:
+        key = f"{task['name']}.{'entity_f1' if task['task'] == 'token-classification' else 'accuracy'}"
+        table.add_row(f"{task['name']}: test {key.split('.')[1].replace('_', ' ')}", _metric(metrics, "teacher", key),
+                      _metric(metrics, "student", key), _metric(metrics, "student_onnx", key))
+    if latency:
+        table.add_row("CPU latency (batch 32, all tasks)", f"{latency['teacher_torch_fp32']:.1f} ms", "",
+                      f"{latency['student_onnx']:.2f} ms "
+                      f"({latency['teacher_torch_fp32'] / latency['student_onnx']:.0f}x)")
+    return table

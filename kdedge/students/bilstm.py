@@ -53,17 +53,20 @@ class BiLSTMClassifier(nn.Module):
         """Logits plus hidden states: 0 = the embeddings, 1 = the BiLSTM's [batch, seq, 2 * hidden] states."""
         if attentions:
             raise ValueError("a BiLSTM has no attention to match")
+        embedded, states = self.encode(input_ids, attention_mask)
+        if self.config.task == "token-classification":
+            return Features(self.classifier(self.dropout(states)), (embedded, states))
+        return Features(self.classifier(self.dropout(max_pool(states, attention_mask))), (embedded, states))
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The embeddings and the BiLSTM's [batch, seq, 2 * hidden] states (the encoder without the head)."""
         embedded = self.dropout(self.embeddings(self.token_map[input_ids]))
         forward_states, _ = self.forward_lstm(embedded)
         reverse = _reverse_within_length(attention_mask).unsqueeze(-1)
         reversed_input = torch.gather(embedded, 1, reverse.expand(-1, -1, embedded.shape[-1]))
         backward_states, _ = self.backward_lstm(reversed_input)
         backward_states = torch.gather(backward_states, 1, reverse.expand(-1, -1, backward_states.shape[-1]))
-        states = torch.cat([forward_states, backward_states], dim=-1)
-        if self.config.task == "token-classification":
-            return Features(self.classifier(self.dropout(states)), (embedded, states))
-        pooled = states.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4).max(dim=1).values
-        return Features(self.classifier(self.dropout(pooled)), (embedded, states))
+        return embedded, torch.cat([forward_states, backward_states], dim=-1)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.features(input_ids, attention_mask).logits
@@ -71,6 +74,11 @@ class BiLSTMClassifier(nn.Module):
     def layer_groups(self) -> list[list[nn.Module]]:
         """From the top down, for gradual unfreezing: the classifier, the BiLSTM, the embeddings."""
         return [[self.classifier], [self.forward_lstm, self.backward_lstm], [self.embeddings]]
+
+
+def max_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Max over each text's own positions: [batch, seq, dim] → [batch, dim]."""
+    return states.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4).max(dim=1).values
 
 
 def _reverse_within_length(attention_mask: torch.Tensor) -> torch.Tensor:

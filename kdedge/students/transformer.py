@@ -84,19 +84,25 @@ class TransformerClassifier(nn.Module):
         Attention probabilities are returned before attention dropout, so that they are distributions
         that a loss can compare with the teacher's; the rest of the network keeps its dropout.
         """
-        self_attention = [m for name, m in self.model.named_modules() if name.endswith("attention.self")]
-        training = [m.training for m in self_attention]
-        if attentions:
-            for module in self_attention:
-                module.train(False)
-        try:
-            output = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
-                                output_attentions=attentions)
-        finally:
-            for module, mode in zip(self_attention, training, strict=True):
-                module.train(mode)
+        output = hf_outputs(self.model, input_ids, attention_mask, attentions)
         return Features(output.logits, tuple(output.hidden_states), tuple(output.attentions) if attentions else None)
 
     def layer_groups(self) -> list[list[nn.Module]]:
         """From the top down, for gradual unfreezing: head and pooler, each layer, the embeddings."""
         return hf_layer_groups(self.model)
+
+
+def hf_outputs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, attentions: bool = False):
+    """A Hugging Face model's output with every hidden state and, if asked, attention probabilities taken
+    before attention dropout (so that they are distributions a loss can compare with the teacher's)."""
+    self_attention = [m for name, m in model.named_modules() if name.endswith("attention.self")]
+    training = [m.training for m in self_attention]
+    if attentions:
+        for module in self_attention:
+            module.train(False)
+    try:
+        return model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
+                     output_attentions=attentions)
+    finally:
+        for module, mode in zip(self_attention, training, strict=True):
+            module.train(mode)

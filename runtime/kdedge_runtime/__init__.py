@@ -4,8 +4,8 @@ This package never imports torch or transformers, so a service that embeds it st
 """
 
 from kdedge_runtime.encoding import TextEncoder
-from kdedge_runtime.manifest import SCHEMA_VERSION, ArtifactError, Manifest, read_manifest
-from kdedge_runtime.predictor import Entity, Prediction, Predictor
+from kdedge_runtime.manifest import SCHEMA_VERSION, ArtifactError, Manifest, TaskOutput, read_manifest
+from kdedge_runtime.predictor import Entity, Prediction, Predictor, as_json
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -15,6 +15,8 @@ __all__ = [
     "Prediction",
     "Predictor",
     "TextEncoder",
+    "as_json",
+    "TaskOutput",
     "read_manifest",
 ]
 __version__ = "0.1.0"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 
 from kdedge_runtime.manifest import ArtifactError
 
@@ -43,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
                                  max_body_bytes=args.max_body_bytes, batch_size=args.batch_size)
             run_server(args.artifact, config, threads=args.threads)
         else:
-            from kdedge_runtime.predictor import Predictor
+            from kdedge_runtime.predictor import Predictor, as_json
 
             predictor = Predictor(args.artifact)
             for text, prediction in zip(args.texts, predictor.predict(args.texts), strict=True):
-                if isinstance(prediction, list):  # token classification: the text's entities
-                    print(json.dumps({"text": text, "entities": [asdict(entity) for entity in prediction]}))
+                if isinstance(prediction, dict):  # multi-task: one result per task
+                    print(json.dumps({"text": text, **as_json(prediction)}))
+                elif isinstance(prediction, list):  # token classification: the text's entities
+                    print(json.dumps({"text": text, "entities": as_json(prediction)}))
                 else:
                     print(json.dumps({"text": text, "label": prediction.label, "score": round(prediction.score, 6)}))
     except ArtifactError as error:

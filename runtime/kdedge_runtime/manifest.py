@@ -14,6 +14,19 @@ class ArtifactError(Exception):
     """An artifact folder that cannot be served, with a message that says why."""
 
 
+MULTI_TASK = "multi-task"
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """One task an artifact answers: its name ("" in a single-task artifact), kind, labels and ONNX output."""
+
+    name: str
+    task: str
+    labels: tuple[str, ...]
+    output: str
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The part of `kdedge.json` the runtime needs to serve a model."""
@@ -25,6 +38,11 @@ class Manifest:
     model_file: str
     tokenizer_file: str
     raw: dict
+    tasks: tuple[TaskOutput, ...] = ()  # one per output; a single-task artifact has one, named ""
+
+    @property
+    def multitask(self) -> bool:
+        return self.task == MULTI_TASK
 
 
 def read_manifest(artifact_dir: str | Path) -> Manifest:
@@ -43,14 +61,19 @@ def read_manifest(artifact_dir: str | Path) -> Manifest:
             " (upgrade kdedge-runtime, or re-export the artifact with a matching kdedge)"
         )
     try:
+        if raw["task"] == MULTI_TASK:
+            tasks = tuple(TaskOutput(str(t["name"]), t["task"], tuple(t["labels"]), t["output"]) for t in raw["tasks"])
+        else:
+            tasks = (TaskOutput("", raw["task"], tuple(raw["labels"]), (raw.get("outputs") or ["logits"])[0]),)
         manifest = Manifest(
             task=raw["task"],
-            labels=tuple(raw["labels"]),
+            labels=tuple(raw.get("labels", ())),
             max_length=int(raw["max_length"]),
             pad_token_id=int(raw["pad_token_id"]),
             model_file=raw["files"]["model"],
             tokenizer_file=raw["files"]["tokenizer"],
             raw=raw,
+            tasks=tasks,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path} lacks a required field ({exc})") from exc

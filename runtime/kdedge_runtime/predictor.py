@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from kdedge_runtime.bio import spans
 from kdedge_runtime.encoding import TextEncoder, length_buckets
-from kdedge_runtime.manifest import ArtifactError, read_manifest
+from kdedge_runtime.manifest import MULTI_TASK, ArtifactError, TaskOutput, read_manifest
 
 SEQUENCE, TOKEN = "sequence-classification", "token-classification"
 SUPPORTED_TASKS = (SEQUENCE, TOKEN)
@@ -50,10 +50,12 @@ class Predictor:
     ):
         folder = Path(artifact_dir)
         self.manifest = read_manifest(folder)
-        if self.manifest.task not in SUPPORTED_TASKS:
-            raise ArtifactError(
-                f"task {self.manifest.task!r} is not supported by this runtime; supported: {', '.join(SUPPORTED_TASKS)}"
-            )
+        for task in self.manifest.tasks:
+            if task.task not in SUPPORTED_TASKS:
+                raise ArtifactError(
+                    f"task {task.task!r} is not supported by this runtime; supported: {', '.join(SUPPORTED_TASKS)}, "
+                    f"and {MULTI_TASK} artifacts of them"
+                )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -63,58 +65,106 @@ class Predictor:
             str(model_path), options, providers=providers or ["CPUExecutionProvider"]
         )
         self._input_names = [item.name for item in self._session.get_inputs()]
+        outputs = [item.name for item in self._session.get_outputs()]
+        missing = [task.output for task in self.manifest.tasks if task.output not in outputs]
+        if missing:
+            raise ArtifactError(f"{model_path.name} has no output {missing[0]!r} (its outputs: {', '.join(outputs)})")
         self._encoder = TextEncoder.from_file(
             folder / self.manifest.tokenizer_file, self.manifest.max_length, self.manifest.pad_token_id
         )
         self.labels = list(self.manifest.labels)
+        # one tokenization per text: by words when any output is per word (the ids are those of the
+        # whole text for a WordPiece tokenizer, and multi-task students train and export this way)
+        self._by_words = any(task.task == TOKEN for task in self.manifest.tasks)
 
-    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    @property
+    def encoder(self) -> TextEncoder:
+        """The artifact's tokenizer at its max_length, as the model was trained on it."""
+        return self._encoder
+
+    @property
+    def tasks(self) -> list[str]:
+        """The task names of a multi-task artifact (empty for a single-task one)."""
+        return [task.name for task in self.manifest.tasks] if self.manifest.multitask else []
+
+    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray | dict[str, np.ndarray]:
         """Raw model outputs in the order of `texts`: [texts, labels] for sequence classification;
         for token classification [texts, max_length, labels], one row per whitespace-separated word
-        (read at its first sub-token), zero after the text's last word."""
+        (read at its first sub-token), zero after the text's last word. A multi-task artifact gives a
+        dict of these, one per task."""
         texts = _checked_texts(texts)
-        token = self.manifest.task == TOKEN
-        shape = (len(texts), self.manifest.max_length, len(self.labels)) if token else (len(texts), len(self.labels))
-        result = np.zeros(shape, dtype=np.float32)
-        if not texts:
-            return result
-        id_lists, firsts = self._encoder.encode_words(texts) if token else (self._encoder.encode(texts), None)
-        for batch in length_buckets(id_lists, batch_size):
-            output = self.run(*self._encoder.pad([id_lists[i] for i in batch]))
-            if not token:
-                result[batch] = output
-                continue
-            for row, index in enumerate(batch):
-                result[index, : len(firsts[index])] = output[row, firsts[index]]
-        return result
+        results = {}
+        for task in self.manifest.tasks:
+            shape = (len(texts), self.manifest.max_length, len(task.labels)) if task.task == TOKEN else (
+                len(texts), len(task.labels))
+            results[task.output] = np.zeros(shape, dtype=np.float32)
+        if texts:
+            id_lists, firsts = (self._encoder.encode_words(texts) if self._by_words
+                                else (self._encoder.encode(texts), None))
+            for batch in length_buckets(id_lists, batch_size):
+                outputs = self.run_all(*self._encoder.pad([id_lists[i] for i in batch]))
+                for task in self.manifest.tasks:
+                    output, result = outputs[task.output], results[task.output]
+                    if task.task != TOKEN:
+                        result[batch] = output
+                        continue
+                    for row, index in enumerate(batch):
+                        result[index, : len(firsts[index])] = output[row, firsts[index]]
+        if not self.manifest.multitask:
+            return results[self.manifest.tasks[0].output]
+        return {task.name: results[task.output] for task in self.manifest.tasks}
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """The model on one already-tokenized, padded batch (int64 [batch, seq] each)."""
+        """The model on one already-tokenized, padded batch (int64 [batch, seq] each); the first output."""
+        return next(iter(self.run_all(input_ids, attention_mask).values()))
+
+    def run_all(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the model on one padded batch, by output name."""
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self._input_names:
             feed["token_type_ids"] = np.zeros_like(input_ids)
-        return self._session.run(None, {name: feed[name] for name in self._input_names})[0]
+        names = [task.output for task in self.manifest.tasks]
+        values = self._session.run(names, {name: feed[name] for name in self._input_names})
+        return dict(zip(names, values, strict=True))
 
-    def predict(self, texts: list[str], batch_size: int = 32) -> list[Prediction] | list[list[Entity]]:
-        """Sequence classification: the most likely label of each text and its probability.
-        Token classification: the entities of each text, BIO-repaired, with character offsets."""
+    def predict(self, texts: list[str], batch_size: int = 32) -> list:
+        """Sequence classification: the most likely label of each text and its probability (`Prediction`).
+        Token classification: the entities of each text, BIO-repaired, with character offsets.
+        Multi-task: for each text, a dict from task name to that task's result."""
         logits = self.logits(texts, batch_size=batch_size)
+        if not self.manifest.multitask:
+            return self._decode(self.manifest.tasks[0], texts, logits)
+        decoded = {task.name: self._decode(task, texts, logits[task.name]) for task in self.manifest.tasks}
+        return [{name: results[row] for name, results in decoded.items()} for row in range(len(texts))]
+
+    def _decode(self, task: TaskOutput, texts: list[str], logits: np.ndarray) -> list:
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
         best = probabilities.argmax(axis=-1)
-        if self.manifest.task != TOKEN:
-            return [Prediction(self.labels[k], float(probabilities[row, k])) for row, k in enumerate(best)]
-        return [self._entities(text, best[row], probabilities[row]) for row, text in enumerate(texts)]
+        if task.task != TOKEN:
+            return [Prediction(task.labels[k], float(probabilities[row, k])) for row, k in enumerate(best)]
+        return [_entities(task.labels, text, best[row], probabilities[row]) for row, text in enumerate(texts)]
 
-    def _entities(self, text: str, best: np.ndarray, probabilities: np.ndarray) -> list[Entity]:
-        words = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)][: len(best)]
-        tags = [self.labels[k] for k in best[: len(words)]]
-        found = []
-        for span in spans(tags):
-            start, end = words[span.start][0], words[span.end - 1][1]
-            score = float(np.mean([probabilities[i, best[i]] for i in range(span.start, span.end)]))
-            found.append(Entity(span.label, start, end, text[start:end], score))
-        return found
+
+def as_json(result) -> dict | list:
+    """One text's result as plain JSON values: {"label", "score"}; a list of entities; or, for a
+    multi-task artifact, {task name: either of those}."""
+    if isinstance(result, dict):
+        return {name: as_json(value) for name, value in result.items()}
+    if isinstance(result, list):
+        return [asdict(entity) for entity in result]
+    return asdict(result)
+
+
+def _entities(labels: tuple[str, ...], text: str, best: np.ndarray, probabilities: np.ndarray) -> list[Entity]:
+    words = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)][: len(best)]
+    tags = [labels[k] for k in best[: len(words)]]
+    found = []
+    for span in spans(tags):
+        start, end = words[span.start][0], words[span.end - 1][1]
+        score = float(np.mean([probabilities[i, best[i]] for i in range(span.start, span.end)]))
+        found.append(Entity(span.label, start, end, text[start:end], score))
+    return found
 
 
 def _checked_texts(texts: list[str]) -> list[str]:

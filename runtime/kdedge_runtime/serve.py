@@ -10,9 +10,9 @@ Predictions run in a worker thread (the Predictor is thread-safe), so the event 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from kdedge_runtime.predictor import Predictor
+from kdedge_runtime.predictor import Predictor, as_json
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "task": predictor.manifest.task, "labels": predictor.labels,
+                             "tasks": {t.name: list(t.labels) for t in predictor.manifest.tasks} if predictor.tasks else None,
                              "variant": manifest.get("variant"), "schema": manifest.get("schema")})
 
     async def predict(request: Request) -> JSONResponse:
@@ -80,9 +81,11 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
         except RequestError as error:
             return JSONResponse({"error": error.message}, status_code=error.status)
         predictions = await run_in_threadpool(predictor.predict, texts, config.batch_size)
+        if predictor.manifest.multitask:  # per text, one result per task
+            return JSONResponse({"results": [as_json(result) for result in predictions]})
         if predictor.manifest.task == "token-classification":  # a list of entities per text
-            return JSONResponse({"entities": [[asdict(entity) for entity in found] for found in predictions]})
-        return JSONResponse({"predictions": [asdict(p) for p in predictions]})
+            return JSONResponse({"entities": [as_json(found) for found in predictions]})
+        return JSONResponse({"predictions": [as_json(p) for p in predictions]})
 
     return Starlette(routes=[Route("/health", health, methods=["GET"]),
                              Route("/predict", predict, methods=["POST"])])

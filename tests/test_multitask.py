@@ -1,0 +1,179 @@
+"""Multi-task distillation (MKD) on the tiny teacher: sentiment and NER in one student, both kinds."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import tiny_ner_recipe, tiny_recipe
+from kdedge_runtime import Entity, Prediction, Predictor
+from kdedge_runtime.cli import main as runtime_main
+
+from kdedge.distill import task_weights
+from kdedge.errors import ConfigError
+from kdedge.multitask import _check_shared_tokenizer, compress_multitask, multitask_logits
+from kdedge.recipe import Recipe, task_recipes
+from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.students.multitask import MultiTaskStudent, TaskSpec
+
+
+def multitask_recipe(tmp_path, teacher_dir, conll, csv, kind="bilstm", **distill) -> Recipe:
+    """Two single-task recipe files (tiny sentiment, tiny NER) and a multi-task recipe naming them."""
+    sentiment = tiny_recipe(teacher_dir, csv)
+    ner = tiny_ner_recipe(teacher_dir, conll, csv)
+    for name, single in (("sentiment", sentiment), ("ner", ner)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(single.to_dict()))
+    student = {"kind": kind, "target": None, "max_params": 30000 if kind == "transformer" else 15000,
+               "dropout": 0.1, "init": "etd-impt" if kind == "transformer" else "pca"}
+    return Recipe.from_dict({
+        "name": f"tiny-multitask-{kind}",
+        "tasks": [{"name": "sentiment", "recipe": str(tmp_path / "sentiment.yaml")},
+                  {"name": "ner", "recipe": str(tmp_path / "ner.yaml")}],
+        "student": student,
+        "distill": {"epochs": 6, "batch_size": 32, "learning_rate": 5e-3, "patience": 4, **distill},
+    })
+
+
+@pytest.fixture(scope="module")
+def multitask_artifact(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path_factory):
+    root = tmp_path_factory.mktemp("multitask")
+    recipe = multitask_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv, task_sampling="annealed")
+    result = compress_multitask(recipe, root / "artifact", root / "run")
+    return result, root / "artifact"
+
+
+def test_one_bilstm_student_learns_both_tasks(multitask_artifact):
+    result, folder = multitask_artifact
+    manifest = result.manifest
+    assert manifest["task"] == "multi-task"
+    assert [(t["name"], t["task"], t["output"]) for t in manifest["tasks"]] == [
+        ("sentiment", "sequence-classification", "logits_sentiment"),
+        ("ner", "token-classification", "logits_ner")]
+    assert manifest["outputs"] == ["logits_sentiment", "logits_ner"]
+    metrics = manifest["metrics"]
+    assert metrics["teacher"]["sentiment.accuracy"] > 0.9 and metrics["teacher"]["ner.entity_f1"] > 0.9
+    assert metrics["student_onnx"]["sentiment.accuracy"] > 0.85
+    assert metrics["student_onnx"]["ner.entity_f1"] > 0.8
+    assert metrics["student"]["mean_task_score"] == pytest.approx(
+        (metrics["student"]["sentiment.accuracy"] + metrics["student"]["ner.entity_f1"]) / 2)
+    teachers = sum(teacher["params"] for teacher in manifest["teacher"].values())
+    assert manifest["compression_vs_all_teachers"] == pytest.approx(teachers / manifest["student"]["params"], rel=1e-3)
+    assert {row["variant"] for row in manifest["variants"]} == {"fp32", "int8-dynamic", "int8-static"}
+    assert sum(row["chosen"] for row in manifest["variants"]) == 1
+    stages = manifest["training"]["history"]
+    assert set(stages[0]["history"][-1]["dev_scores"]) == {"sentiment", "ner"}
+
+
+def test_runtime_answers_every_task_in_one_call(multitask_artifact):
+    _, folder = multitask_artifact
+    predictor = Predictor(folder)
+    assert predictor.tasks == ["sentiment", "ner"]
+    text = "so the movie report was lovely superb today"
+    [result] = predictor.predict([text])
+    assert set(result) == {"sentiment", "ner"}
+    assert isinstance(result["sentiment"], Prediction)
+    assert result["sentiment"].label in {"positive", "negative", "neutral"}
+    assert all(isinstance(entity, Entity) and text[entity.start:entity.end] == entity.text
+               for entity in result["ner"])
+    logits = predictor.logits([text, "the food was awful"])
+    assert logits["sentiment"].shape == (2, 3) and logits["ner"].shape == (2, 32, 5)
+
+
+def test_runtime_cli_prints_each_task(multitask_artifact, capsys):
+    _, folder = multitask_artifact
+    assert runtime_main(["predict", str(folder), "the game was wonderful"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert set(line) == {"text", "sentiment", "ner"}
+    assert set(line["sentiment"]) == {"label", "score"} and isinstance(line["ner"], list)
+
+
+def test_transformer_multitask_student_exports_fused(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path):
+    recipe = multitask_recipe(tmp_path, tiny_teacher_dir, tiny_conll, tiny_csv, kind="transformer", epochs=2)
+    recipe = recipe.with_overrides(["export.variants=[int8-dynamic]"])
+    result = compress_multitask(recipe, tmp_path / "artifact", tmp_path / "run")
+    manifest = result.manifest
+    assert manifest["student"]["kind"] == "multitask-transformer"
+    assert manifest["fusion"].get("Attention", 0) >= 1 and manifest["fusion"].get("SkipLayerNormalization", 0) >= 1
+    assert manifest["parity"]["fp32_max_abs_logit_difference"] <= manifest["parity"]["atol"]
+    [result_row] = Predictor(tmp_path / "artifact").predict(["the food was awful"])
+    assert set(result_row) == {"sentiment", "ner"}
+
+
+def test_multitask_student_shares_its_encoder_and_reuses_the_built_head():
+    config = BiLSTMConfig(vocab_size=20, embedding_dim=8, hidden_size=6, num_labels=3, teacher_vocab_size=30)
+    single = BiLSTMClassifier(config)
+    head = single.classifier
+    specs = [TaskSpec("sentiment", "sequence-classification", ("a", "b", "c")),
+             TaskSpec("ner", "token-classification", ("O", "B-x", "I-x", "B-y", "I-y"))]
+    student = MultiTaskStudent(single, specs, dropout=0.0).eval()
+    assert student.heads["sentiment"].classifier is head  # the first task keeps the head built for it
+    ids, mask = torch.randint(2, 30, (4, 7)), torch.ones(4, 7, dtype=torch.long)
+    sentiment, ner = student(ids, mask)
+    assert sentiment.shape == (4, 3) and ner.shape == (4, 7, 5)
+    assert torch.equal(student.view("ner")(ids, mask), ner)
+    groups = student.layer_groups()
+    assert groups[0] == list(student.heads.values()) and len(groups) == 3
+    # one encoder: its parameters are counted once, the heads add only their classifiers
+    heads = sum(p.numel() for p in student.heads.parameters())
+    assert heads == (12 * 3 + 3) + (12 * 5 + 5)
+
+
+def test_multitask_logits_match_each_task_view():
+    config = BiLSTMConfig(vocab_size=40, embedding_dim=8, hidden_size=6, num_labels=2, teacher_vocab_size=40)
+    specs = [TaskSpec("a", "sequence-classification", ("x", "y")), TaskSpec("b", "token-classification", ("O", "B-p"))]
+    student = MultiTaskStudent(BiLSTMClassifier(config), specs, dropout=0.0)
+    from kdedge_runtime.encoding import TextEncoder
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate("one two three four five".split())}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    encoder = TextEncoder(tokenizer, 8, 0)
+    texts = ["one two", "three four five one", "two"]
+    logits = multitask_logits(student, encoder, texts)
+    assert logits["a"].shape == (3, 2) and logits["b"].shape == (3, 8, 2)
+    ids, mask = (torch.from_numpy(a) for a in encoder.pad(encoder.encode(texts)))
+    with torch.no_grad():
+        expected = student.view("a")(ids, mask).numpy()
+        tokens = student.view("b")(ids, mask).numpy()
+    np.testing.assert_allclose(logits["a"], expected, atol=1e-6)
+    np.testing.assert_allclose(logits["b"][1, :4], tokens[1, :4], atol=1e-6)
+    assert not logits["b"][2, 1:].any()  # zero after the text's last word
+
+
+def test_task_sampling_schedules():
+    np.testing.assert_allclose(task_weights([300, 100], "proportional", 0, 5), [0.75, 0.25])
+    np.testing.assert_allclose(task_weights([300, 100], "uniform", 3, 5), [0.5, 0.5])
+    first, last = task_weights([300, 100], "annealed", 0, 5), task_weights([300, 100], "annealed", 4, 5)
+    np.testing.assert_allclose(first, [0.75, 0.25])
+    expected = np.array([300 ** 0.2, 100 ** 0.2])
+    np.testing.assert_allclose(last, expected / expected.sum())
+
+
+def test_multitask_recipe_errors(tmp_path, tiny_teacher_dir, tiny_conll, tiny_csv):
+    recipe = multitask_recipe(tmp_path, tiny_teacher_dir, tiny_conll, tiny_csv)
+    values = recipe.to_dict()
+    with pytest.raises(ConfigError, match="at least two tasks"):
+        Recipe.from_dict({**values, "tasks": values["tasks"][:1]})
+    with pytest.raises(ConfigError, match="repeats a task name"):
+        Recipe.from_dict({**values, "tasks": [values["tasks"][0], values["tasks"][0]]})
+    with pytest.raises(ConfigError, match="task name 'Sentiment!'"):
+        Recipe.from_dict({**values, "tasks": [{"name": "Sentiment!", "recipe": "x"}, values["tasks"][1]]})
+    (tmp_path / "nested.yaml").write_text(yaml.safe_dump(values))
+    nested = Recipe.from_dict({**values, "tasks": [values["tasks"][0], {"name": "inner", "recipe": str(tmp_path / "nested.yaml")}]})
+    with pytest.raises(ConfigError, match="itself multi-task"):
+        task_recipes(nested)
+    singles = task_recipes(recipe)
+    assert singles["ner"].data.task == "token-classification"
+    assert singles["ner"].student == recipe.student and singles["sentiment"].distill == recipe.distill
+
+
+def test_teachers_with_different_tokenizers_are_refused():
+    def prepared(vocab):
+        return SimpleNamespace(teacher=SimpleNamespace(tokenizer=SimpleNamespace(get_vocab=lambda **_: vocab)))
+
+    _check_shared_tokenizer({"a": prepared({"x": 0}), "b": prepared({"x": 0})})
+    with pytest.raises(ConfigError, match="different tokenizers"):
+        _check_shared_tokenizer({"a": prepared({"x": 0}), "b": prepared({"y": 0})})
