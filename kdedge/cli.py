@@ -97,6 +97,8 @@ def compress(
                                   hint="each task's teacher and data come from the recipe it names under `tasks`")
             result = compress_multitask(chosen, output=output or Path("artifacts") / chosen.name,
                                         run_dir=run_dir or Path("runs") / chosen.name, reporter=reporter)
+            if result is None:  # a helper process under `accelerate launch`: the main one reports
+                return
             Console().print(multitask_table(result.manifest, result.seconds))
             if not quiet:
                 Console().print(variants_table(result.manifest))
@@ -108,6 +110,8 @@ def compress(
             reporter=reporter,
             from_stage=from_stage,
         )
+        if result is None:  # a helper process under `accelerate launch`: the main one reports
+            return
         Console().print(compression_table(result.manifest, result.seconds))
         table = variants_table(result.manifest)
         if table is not None and not quiet:

@@ -32,6 +32,7 @@ from kdedge.losses import (
 from kdedge.metrics import entity_metrics
 from kdedge.progress import Reporter
 from kdedge.recipe import DistillConfig, StageConfig, parse_layer_pair
+from kdedge.scale import Scale
 from kdedge.students.features import teacher_features
 from kdedge.tasks import SEQUENCE, TOKEN, gather_words
 
@@ -77,7 +78,7 @@ class OnlineTeacher:
             self.model.set_attn_implementation(self._original)
 
     def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        ids = self.teacher_ids[input_ids] if self.teacher_ids is not None else input_ids
+        ids = self.teacher_ids.to(input_ids.device)[input_ids] if self.teacher_ids is not None else input_ids
         self.model.eval()
         return teacher_features(self.model, ids, attention_mask, attentions=True).attentions
 
@@ -126,8 +127,9 @@ class StageObjective(nn.Module):
         if firsts is not None:  # per-word rows: [batch, words, labels] → [words in the batch, labels]
             logits, mask = gather_words(logits, [firsts[i] for i in indices])
             logits, select = logits[mask], (mask, mask.shape[1])
+        device = logits.device
         if w.soft_logits or w.hard_labels:
-            targets = torch.from_numpy(np.asarray(data.logits[indices]))
+            targets = torch.from_numpy(np.asarray(data.logits[indices])).to(device)
             if select is not None:
                 targets = targets[:, : select[1]][select[0]]
             if w.soft_logits:
@@ -135,13 +137,13 @@ class StageObjective(nn.Module):
             if w.hard_labels:
                 total = total + w.hard_labels * self.hard(logits, targets)
         if w.gold_labels:
-            gold = torch.from_numpy(data.gold[indices])
+            gold = torch.from_numpy(data.gold[indices]).to(device)
             if select is not None:
                 gold = gold[:, : select[1]][select[0]]
             total = total + w.gold_labels * self.gold(logits, gold)
         if w.hidden_states:
             student_states = [masked_mean(features.hidden_states[s], attention_mask) for s, _ in self.pairs]
-            teacher_states = [torch.from_numpy(np.asarray(data.hidden[t][indices])) for _, t in self.pairs]
+            teacher_states = [torch.from_numpy(np.asarray(data.hidden[t][indices])).to(device) for _, t in self.pairs]
             total = total + w.hidden_states * self.hidden(student_states, teacher_states)
         if w.attention:
             student_layer, teacher_layer = self.attention_pair
@@ -188,10 +190,11 @@ def run_stage(
     reporter: Reporter,
     layer_pairs: list[tuple[int, int]] = (),
     teacher: OnlineTeacher | None = None,
+    scale: Scale | None = None,
 ) -> StageResult:
     """Train one stage and leave the student at its best dev checkpoint."""
     task = StageTask("", student, train, dev, list(layer_pairs), teacher)
-    return run_tasks_stage(student, encoder, [task], stage, config, reporter)
+    return run_tasks_stage(student, encoder, [task], stage, config, reporter, scale)
 
 
 def task_weights(sizes: list[int], sampling: str, epoch: int, epochs: int) -> np.ndarray:
@@ -204,16 +207,32 @@ def task_weights(sizes: list[int], sampling: str, epoch: int, epochs: int) -> np
     return weights / weights.sum()
 
 
+class _TrainingStep(nn.Module):
+    """The student and every task's objective as one module, so that DistributedDataParallel sees the
+    whole forward pass of a training step (and averages every gradient it produces)."""
+
+    def __init__(self, student: nn.Module, tasks: list[StageTask], objectives: list[StageObjective]):
+        super().__init__()
+        self.student, self.objectives, self.tasks = student, nn.ModuleList(objectives), tasks
+
+    def forward(self, number: int, input_ids: torch.Tensor, attention_mask: torch.Tensor, indices: list[int],
+                firsts: list[list[int]] | None) -> torch.Tensor:
+        task = self.tasks[number]
+        return self.objectives[number](task.model, input_ids, attention_mask, indices, task.train, firsts)
+
+
 def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageTask], stage: StageConfig,
-                    config: DistillConfig, reporter: Reporter) -> StageResult:
+                    config: DistillConfig, reporter: Reporter, scale: Scale | None = None) -> StageResult:
     """Train one stage on one or more tasks that share `student`, and leave it at its best dev checkpoint.
 
     Each step trains on one batch of one task, drawn by `config.task_sampling`; an epoch has as many
-    steps as all tasks have batches. Early stopping watches the mean of the tasks' dev scores (or losses).
+    steps as all tasks have batches (shared out among processes under `accelerate launch`). Early
+    stopping watches the mean of the tasks' dev scores (or losses), evaluated by the main process.
     """
+    scale = scale or Scale.create(config.mixed_precision)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    task_rng = np.random.default_rng(config.seed + 1)
+    task_rng = np.random.default_rng(config.seed + 1)  # the same draws on every process
     epochs = stage.epochs or config.epochs
     learning_rate = stage.learning_rate or config.learning_rate
     encoded, dev_firsts, objectives = [], [], []
@@ -222,14 +241,16 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
                        else (encoder.encode(task.train.texts), None))
         dev_firsts.append(encoder.encode_words(task.dev.texts)[1] if task.dev.task == TOKEN else None)
         objectives.append(_objective(task.model, encoder, task.train, stage, config, task.layer_pairs, task.teacher))
-    parameters = list(student.parameters()) + [p for objective in objectives for p in objective.parameters()]
+    step_module = _TrainingStep(student, tasks, objectives)
+    parameters = list(step_module.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=config.weight_decay)
     batches_per_task = [-(-len(ids) // config.batch_size) for ids, _ in encoded]
-    steps_per_epoch = sum(batches_per_task)
+    steps_per_epoch = -(-sum(batches_per_task) // scale.processes)  # per process
     total_steps = steps_per_epoch * epochs
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total_steps,
                                                    pct_start=0.1)
+    trainer, optimizer = scale.accelerator.prepare(step_module, optimizer)
     monitor = "dev_score" if stage.losses.uses_logits else "dev_loss"
     result = StageResult(stage.name, -1.0, 0, 0, monitor)
     best_key, best_state = (-float("inf"),), copy.deepcopy(student.state_dict())
@@ -243,16 +264,17 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
             weights = task_weights(batches_per_task, config.task_sampling, epoch, epochs)
             for _ in range(steps_per_epoch):
                 number = int(task_rng.choice(len(tasks), p=weights)) if len(tasks) > 1 else 0
-                if not queues[number]:  # this task's next epoch of shuffled batches
-                    queues[number] = training_batches(encoder, encoded[number][0], config.batch_size, rng)[::-1]
+                if not queues[number]:  # this task's next epoch of shuffled batches (this process's share)
+                    batches = training_batches(encoder, encoded[number][0], config.batch_size, rng)
+                    queues[number] = scale.share(batches)[::-1]
                 indices, input_ids, attention_mask = queues[number].pop()
-                task = tasks[number]
-                student.train()
-                loss = objectives[number](task.model, input_ids, attention_mask, indices, task.train,
-                                          encoded[number][1])
+                trainer.train()
+                with scale.accelerator.autocast():
+                    loss = trainer(number, input_ids.to(scale.device), attention_mask.to(scale.device), indices,
+                                   encoded[number][1])
                 optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+                scale.accelerator.backward(loss)
+                scale.accelerator.clip_grad_norm_(parameters, 1.0)
                 optimizer.step()
                 schedule.step()
                 result.steps += 1
@@ -260,14 +282,11 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
                 progress.advance(info=f"loss {np.mean(recent_losses[-50:]):.3f}")
                 if result.steps % eval_every and result.steps != total_steps:
                     continue
-                row = {"stage": stage.name, "step": result.steps, "epoch": epoch + 1,
-                       "loss": float(np.mean(recent_losses[-eval_every:]))}
-                scores = [dev_score(task.model, encoder, task.dev) for task in tasks]
-                losses = [_dev_loss(task.model, encoder, task.dev, objective, config.batch_size, firsts)
-                          for task, objective, firsts in zip(tasks, objectives, dev_firsts, strict=True)]
-                row["dev_score"], row["dev_loss"] = float(np.mean(scores)), float(np.mean(losses))
-                if len(tasks) > 1:
-                    row["dev_scores"] = {task.name: score for task, score in zip(tasks, scores, strict=True)}
+                row = None
+                if scale.is_main:
+                    row = _evaluate(tasks, objectives, dev_firsts, encoder, config, stage, epoch, result.steps,
+                                    float(np.mean(recent_losses[-eval_every:])))
+                row = scale.broadcast(row)
                 result.history.append(row)
                 # higher dev score wins; on a tie (e.g. an entity F1 still at 0 while the tagger learns
                 # that most words are O) the lower dev loss does, so that early stopping waits for it
@@ -293,6 +312,18 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
     return result
 
 
+def _evaluate(tasks, objectives, dev_firsts, encoder, config, stage, epoch, step, loss) -> dict:
+    """One row of the stage's history: the training loss and every task's dev score and loss."""
+    row = {"stage": stage.name, "step": step, "epoch": epoch + 1, "loss": loss}
+    scores = [dev_score(task.model, encoder, task.dev) for task in tasks]
+    losses = [_dev_loss(task.model, encoder, task.dev, objective, config.batch_size, firsts)
+              for task, objective, firsts in zip(tasks, objectives, dev_firsts, strict=True)]
+    row["dev_score"], row["dev_loss"] = float(np.mean(scores)), float(np.mean(losses))
+    if len(tasks) > 1:
+        row["dev_scores"] = {task.name: score for task, score in zip(tasks, scores, strict=True)}
+    return row
+
+
 def distill(
     student: nn.Module,
     encoder: TextEncoder,
@@ -304,10 +335,11 @@ def distill(
     teacher: OnlineTeacher | None = None,
     after_stage: Callable[[int, StageResult], None] | None = None,
     first_stage: int = 0,
+    scale: Scale | None = None,
 ) -> DistillResult:
     """Run the recipe's stages in order from `first_stage`; `after_stage(i, result)` can keep each one."""
     task = StageTask("", student, train, dev, list(layer_pairs), teacher)
-    return distill_tasks(student, encoder, [task], config, reporter, after_stage, first_stage)
+    return distill_tasks(student, encoder, [task], config, reporter, after_stage, first_stage, scale)
 
 
 def distill_tasks(
@@ -318,15 +350,22 @@ def distill_tasks(
     reporter: Reporter,
     after_stage: Callable[[int, StageResult], None] | None = None,
     first_stage: int = 0,
+    scale: Scale | None = None,
 ) -> DistillResult:
-    """`distill` for a student shared by several tasks (MKD): every stage trains on all of them."""
+    """`distill` for a student shared by several tasks (MKD): every stage trains on all of them.
+
+    The student (and any teacher run beside it) stays on `scale.device` afterwards."""
+    scale = scale or Scale.create(config.mixed_precision)
+    for task in tasks:
+        if task.teacher is not None:
+            task.teacher.model.to(scale.device)
     result = DistillResult(-1.0, 0, 0)
     for number, stage in enumerate(config.resolved_stages):
         if number < first_stage:
             continue
         reporter.step(f"distillation stage {number + 1}/{len(config.resolved_stages)}: {stage.name} "
                       f"({_describe(stage)})")
-        outcome = run_tasks_stage(student, encoder, tasks, stage, config, reporter)
+        outcome = run_tasks_stage(student, encoder, tasks, stage, config, reporter, scale)
         best = next((row for row in outcome.history if row["step"] == outcome.best_step), {})
         per_task = ", ".join(f"{name} {score:.4f}" for name, score in best.get("dev_scores", {}).items())
         reporter.note(f"stage {stage.name}: best dev score {outcome.best_dev_score:.4f}"
@@ -375,8 +414,10 @@ def _dev_loss(student, encoder, dev: DistillSet, objective: StageObjective, batc
     student.eval()
     total, rows = 0.0, 0
     id_lists = encoder.encode_words(dev.texts)[0] if dev.task == TOKEN else encoder.encode(dev.texts)
+    device = next(student.parameters()).device
     for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
-        total += objective(student, input_ids, attention_mask, indices, dev, firsts).item() * len(indices)
+        loss = objective(student, input_ids.to(device), attention_mask.to(device), indices, dev, firsts)
+        total += loss.item() * len(indices)
         rows += len(indices)
     return total / max(rows, 1)
 

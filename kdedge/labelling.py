@@ -34,9 +34,10 @@ def model_logits(
     result: np.ndarray | None = None
     reporter = reporter or Reporter(quiet=True)
     with reporter.progress(description, len(texts)) as progress:
+        device = next(model.parameters()).device
         for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
-            output = model(input_ids=input_ids, attention_mask=attention_mask)
-            logits = (output.logits if hasattr(output, "logits") else output).float()
+            output = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
+            logits = (output.logits if hasattr(output, "logits") else output).float().cpu()
             if firsts is not None:
                 logits = gather_words(logits, [firsts[i] for i in indices])[0]
             logits = logits.numpy()

@@ -31,6 +31,7 @@ from kdedge.latency import median_ms, torch_runner
 from kdedge.pipeline import CompressResult, Prepared, _check_output, _fuse, distill_sets, prepare
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
+from kdedge.scale import Scale
 from kdedge.students.build import build_student
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
 from kdedge.tasks import TOKEN, gather_words, prediction_rows, primary_metric, split_metrics
@@ -41,18 +42,24 @@ MEAN_SCORE = "mean_task_score"  # the variants' metric: the mean of each task's 
 
 
 def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
-                       task_run_dirs: dict[str, Path] | None = None) -> CompressResult:
+                       task_run_dirs: dict[str, Path] | None = None) -> CompressResult | None:
     """Distil a multi-task recipe into one artifact. `task_run_dirs` can point a task at the run
-    directory of a single-task run of the same recipe, to reuse its teacher and cache."""
+    directory of a single-task run of the same recipe, to reuse its teacher and cache. Under
+    `accelerate launch` with several processes, only the main one writes the artifact (the others
+    return None)."""
     reporter = reporter or Reporter(quiet=True)
     started = time.perf_counter()
     output, run_dir = Path(output), Path(run_dir)
     _check_output(output, run_dir)
     singles = task_recipes(recipe)
+    scale = Scale.create(recipe.distill.mixed_precision)
+    if not scale.is_main:
+        reporter = Reporter(quiet=True)
     prepared: dict[str, Prepared] = {}
     for name, single in singles.items():
         reporter.step(f"task [bold]{name}[/] ({single.data.task}, recipe {recipe_source(recipe, name)})")
-        prepared[name] = prepare(single, (task_run_dirs or {}).get(name, run_dir / "tasks" / name), reporter)
+        folder = (task_run_dirs or {}).get(name, run_dir / "tasks" / name)
+        prepared[name] = scale.main_first(lambda single=single, folder=folder: prepare(single, folder, reporter))
     names = list(prepared)
     first = prepared[names[0]]
     _check_shared_tokenizer(prepared)
@@ -84,11 +91,16 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
             online.append(helper)
         pairs = resolve_layer_pairs(recipe.distill, student_depth, teacher.model.config.num_hidden_layers)
         tasks.append(StageTask(name, student.view(name), train, dev, pairs, helper))
+    reporter.note(f"training on {scale.describe()}")
     try:
-        result = distill_tasks(student, student_encoder, tasks, recipe.distill, reporter)
+        result = distill_tasks(student, student_encoder, tasks, recipe.distill, reporter, scale=scale)
     finally:
         for helper in online:
             helper.restore()
+            helper.model.to("cpu")
+        student.to("cpu")  # evaluation, export and the artifact are on the CPU
+    if not scale.is_main:
+        return None
 
     tests = {name: prepared[name].data.test for name in names}
     texts = [text for name in names for text in tests[name].texts]
@@ -170,7 +182,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
                        "min_agreement": recipe.export.min_agreement},
             "latency_ms_batch32": latency,
             "disk_bytes": {"student_onnx": (staging / MODEL_FILE).stat().st_size},
-            "training": {"shape": built.shape, "history": [
+            "training": {"shape": built.shape, "hardware": scale.describe(), "history": [
                 {"stage": s.name, "best_dev_score": s.best_dev_score, "best_step": s.best_step, "steps": s.steps,
                  "monitor": s.monitor, "history": s.history} for s in result.stages]},
         })

@@ -33,6 +33,7 @@ from kdedge.labelling import model_logits, teacher_outputs
 from kdedge.latency import median_ms, torch_runner
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
+from kdedge.scale import Scale
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES
@@ -53,28 +54,36 @@ class CompressResult:
 
 
 def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
-             from_stage: str | None = None) -> CompressResult:
+             from_stage: str | None = None) -> CompressResult | None:
     """Run the whole pipeline and write the artifact folder `output`. Raises KdedgeError on bad input.
 
     Finished distillation stages in `run_dir` are reused; `from_stage` (a stage name) reruns that
-    stage and the ones after it from the checkpoint of the stage before.
+    stage and the ones after it from the checkpoint of the stage before. Under `accelerate launch`
+    with several processes, all of them distil and the main one writes the artifact (the others
+    return None).
     """
     reporter = reporter or Reporter(quiet=True)
     started = time.perf_counter()
     output, run_dir = Path(output), Path(run_dir)
     _check_output(output, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+    scale = Scale.create(recipe.distill.mixed_precision)
+    if not scale.is_main:
+        reporter = Reporter(quiet=True)
+    if scale.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
 
-    prepared = prepare(recipe, run_dir, reporter)
+    prepared = scale.main_first(lambda: prepare(recipe, run_dir, reporter))
     data, teacher, encoder, labelled = prepared.data, prepared.teacher, prepared.encoder, prepared.teacher_logits
     task = recipe.data.task
     teacher_metrics = split_metrics(task, data.labels, data.test, labelled["test"])
     reporter.note(f"teacher test {_describe_metrics(teacher_metrics)}")
 
     student, student_tokenizer, student_pad, shape_reason, history = _prepare_student(
-        prepared, recipe, run_dir, reporter, from_stage
+        prepared, recipe, run_dir, reporter, from_stage, scale
     )
+    if not scale.is_main:
+        return None
     student_encoder = TextEncoder(student_tokenizer, recipe.data.max_length, student_pad)
     student_logits = model_logits(student, student_encoder, data.test.texts, batch_size=256, task=task)
     student_metrics = split_metrics(task, data.labels, data.test, student_logits)
@@ -110,7 +119,8 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
                                  reporter)
         manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
                                   "metrics": metrics, "parity": parity, "latency_ms_batch32": latency,
-                                  "disk_bytes": disk, "training": {"shape": shape_reason, "history": history}})
+                                  "disk_bytes": disk, "training": {"shape": shape_reason, "history": history,
+                                               "hardware": scale.describe()}})
     reporter.step(f"artifact written to [bold]{output}[/]")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
 
@@ -348,7 +358,8 @@ def _prepare_teacher(
 
 
 def _prepare_student(
-    prepared: Prepared, recipe: Recipe, run_dir: Path, reporter: Reporter, from_stage: str | None = None
+    prepared: Prepared, recipe: Recipe, run_dir: Path, reporter: Reporter, from_stage: str | None = None,
+    scale: Scale | None = None,
 ) -> tuple[torch.nn.Module, Tokenizer, int, str, list[dict]]:
     """Build a student (sized, initialised from the teacher) and run the recipe's distillation stages.
 
@@ -395,6 +406,8 @@ def _prepare_student(
         reporter.note(shape)
 
     def keep(number: int, outcome) -> None:
+        if not scale.is_main:
+            return
         partial = folders[number].with_name(folders[number].name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -408,7 +421,9 @@ def _prepare_student(
         shutil.rmtree(folders[number], ignore_errors=True)
         os.replace(partial, folders[number])
 
+    scale = scale or Scale.create(recipe.distill.mixed_precision)
     if done < len(stages) - 1:
+        reporter.note(f"training on {scale.describe()}")
         student_encoder = TextEncoder(tokenizer, prepared.encoder.max_length, pad_token_id)
         depth = teacher.model.config.num_hidden_layers
         student_depth = len(student.layer_groups()) - 2
@@ -418,10 +433,14 @@ def _prepare_student(
             online = OnlineTeacher(teacher.model, torch.from_numpy(teacher_ids).long() if teacher_ids is not None else None)
         try:
             distill(student, student_encoder, train, dev, recipe.distill, reporter,
-                    resolve_layer_pairs(recipe.distill, student_depth, depth), online, keep, first_stage=done + 1)
+                    resolve_layer_pairs(recipe.distill, student_depth, depth), online, keep, first_stage=done + 1,
+                    scale=scale)
         finally:
             if online is not None:
                 online.restore()
+                teacher.model.to("cpu")
+            student.to("cpu")  # export, evaluation and the artifact are on the CPU
+        scale.wait()  # every stage is kept before any process reads the history
     history = [json.loads((folder / "stage.json").read_text())["result"] for folder in folders]
     return student, tokenizer, pad_token_id, shape, history
 

@@ -159,6 +159,9 @@ class DistillConfig:
     proportional to its number of batches (`proportional`: every batch of every task once per epoch),
     the same for every task (`uniform`), or `annealed` from proportional to nearly uniform over the
     epochs (Stickland & Murray, 2019), so that a small task is not drowned by a large one.
+
+    `mixed_precision`: `auto` trains in bf16 (or fp16) autocast on a GPU and in full precision on a
+    CPU; `no`, `fp16` and `bf16` force a choice (bf16 also runs on CPUs that support it).
     """
 
     epochs: int = 10
@@ -175,6 +178,7 @@ class DistillConfig:
     hidden_layers: tuple[str, ...] = ("-1:-1",)
     attention_layer: str = "-1:-1"
     task_sampling: Literal["proportional", "uniform", "annealed"] = "proportional"
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
 
     @property
     def resolved_stages(self) -> tuple[StageConfig, ...]:

@@ -177,3 +177,34 @@ def test_teachers_with_different_tokenizers_are_refused():
     _check_shared_tokenizer({"a": prepared({"x": 0}), "b": prepared({"x": 0})})
     with pytest.raises(ConfigError, match="different tokenizers"):
         _check_shared_tokenizer({"a": prepared({"x": 0}), "b": prepared({"y": 0})})
+
+
+def test_server_answers_every_task(multitask_artifact):
+    import threading
+    import time
+    import urllib.request
+
+    import uvicorn
+    from kdedge_runtime.serve import ServeConfig, create_app
+    from test_serve import free_port
+
+    _, folder = multitask_artifact
+    config = ServeConfig(port=free_port())
+    server = uvicorn.Server(uvicorn.Config(create_app(Predictor(folder, threads=1), config), host=config.host,
+                                           port=config.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        base = f"http://{config.host}:{config.port}"
+        health = json.loads(urllib.request.urlopen(f"{base}/health").read())
+        assert health["task"] == "multi-task" and set(health["tasks"]) == {"sentiment", "ner"}
+        request = urllib.request.Request(f"{base}/predict", data=json.dumps({"texts": ["the game was fun"]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        [result] = json.loads(urllib.request.urlopen(request).read())["results"]
+        assert set(result) == {"sentiment", "ner"} and set(result["sentiment"]) == {"label", "score"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
