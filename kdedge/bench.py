@@ -40,7 +40,7 @@ class BenchConfig:
     provider: str = "cpu"
     warmup: int = 2
     min_repeats: int = 5
-    max_repeats: int = 200
+    max_repeats: int = 100_000  # a safety cap only: fast cells must still sample for min_seconds
     min_seconds: float = 1.0
     max_seconds: float = 10.0
     stability: float = 0.03

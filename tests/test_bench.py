@@ -67,6 +67,15 @@ def test_timing_stops_at_the_cap():
     assert time.perf_counter() - started < 1.0 and len(times) >= 2
 
 
+def test_fast_cells_still_sample_for_the_minimum_time():
+    import time
+
+    config = BenchConfig(min_seconds=0.3, max_seconds=2.0, stability=1.0)  # stable at once after 0.3 s
+    started = time.perf_counter()
+    times = _time(lambda: time.sleep(0.0001), config)  # ~0.1 ms: a tiny model at batch 1
+    assert time.perf_counter() - started >= 0.3 and len(times) > 200
+
+
 def test_cli_writes_json_markdown_and_plot(artifact, tiny_teacher_dir, tmp_path):
     args = ["bench", str(artifact), "--against", str(tiny_teacher_dir), "--batch-sizes", "2", "--seq-lens", "8",
             "--threads", "1", "--max-seconds", "0.3", "--json", str(tmp_path / "b.json"),
