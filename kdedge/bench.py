@@ -38,7 +38,8 @@ class BenchConfig:
     seq_lens: tuple[int, ...] = (32, 128)
     threads: tuple[int, ...] = (2,)
     provider: str = "cpu"
-    warmup: int = 2
+    warmup: int = 2  # calls before sampling, and at least warmup_seconds of them
+    warmup_seconds: float = 0.5
     min_repeats: int = 5
     max_repeats: int = 100_000  # a safety cap only: fast cells must still sample for min_seconds
     min_seconds: float = 1.0
@@ -173,8 +174,11 @@ def add_speedups(rows: list[Row]) -> None:
 
 
 def _time(run: Callable[[], object], config: BenchConfig) -> list[float]:
-    for _ in range(config.warmup):
+    started = time.perf_counter()
+    calls = 0
+    while calls < config.warmup or time.perf_counter() - started < config.warmup_seconds:
         run()
+        calls += 1
     times: list[float] = []
     started = time.perf_counter()
     while len(times) < config.max_repeats:

@@ -12,7 +12,8 @@ from kdedge.cli import app
 from kdedge.pipeline import compress
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "kdedge" / "bench_schema.json").read_text())
-TINY = BenchConfig(batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), min_repeats=3, min_seconds=0.05, max_seconds=0.3)
+TINY = BenchConfig(batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), min_repeats=3, min_seconds=0.05, max_seconds=0.3,
+                   warmup_seconds=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def test_speedups_are_ratios_of_medians_in_the_same_setting():
 def test_timing_stops_at_the_cap():
     import time
 
-    config = BenchConfig(min_repeats=2, max_repeats=1000, min_seconds=0.05, max_seconds=0.2, stability=0.0)
+    config = BenchConfig(min_repeats=2, max_repeats=1000, min_seconds=0.05, max_seconds=0.2, stability=0.0,
+                         warmup_seconds=0.0)
     started = time.perf_counter()
     times = _time(lambda: time.sleep(0.01), config)
     assert time.perf_counter() - started < 1.0 and len(times) >= 2
@@ -70,7 +72,7 @@ def test_timing_stops_at_the_cap():
 def test_fast_cells_still_sample_for_the_minimum_time():
     import time
 
-    config = BenchConfig(min_seconds=0.3, max_seconds=2.0, stability=1.0)  # stable at once after 0.3 s
+    config = BenchConfig(min_seconds=0.3, max_seconds=2.0, stability=1.0, warmup_seconds=0.0)  # stable after 0.3 s
     started = time.perf_counter()
     times = _time(lambda: time.sleep(0.0001), config)  # ~0.1 ms: a tiny model at batch 1
     assert time.perf_counter() - started >= 0.3 and len(times) > 200
