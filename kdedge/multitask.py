@@ -28,7 +28,7 @@ from kdedge.distill import OnlineTeacher, StageTask, distill_tasks, resolve_laye
 from kdedge.errors import ConfigError
 from kdedge.export import check_logit_parity, export_onnx
 from kdedge.latency import median_ms, torch_runner
-from kdedge.pipeline import CompressResult, Prepared, _check_output, _fuse, distill_sets, prepare
+from kdedge.pipeline import CompressResult, Prepared, check_output, distill_sets, fuse_and_report, prepare
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.scale import Scale
@@ -50,7 +50,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     reporter = reporter or Reporter(quiet=True)
     started = time.perf_counter()
     output, run_dir = Path(output), Path(run_dir)
-    _check_output(output, run_dir)
+    check_output(output, run_dir)
     singles = task_recipes(recipe)
     scale = Scale.create(recipe.distill.mixed_precision)
     if not scale.is_main:
@@ -143,7 +143,8 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample, outputs=outputs)
         fusion = None
         if recipe.student.kind == "transformer":  # no config.json: no Hugging Face class has one head per task
-            fusion = _fuse(staging / MODEL_FILE, built.model.config.num_heads, built.model.config.hidden_size, reporter)
+            config = built.model.config
+            fusion = fuse_and_report(staging / MODEL_FILE, config.num_heads, config.hidden_size, reporter)
         base = {
             "task": "multi-task", "labels": [],
             "tasks": [{"name": s.name, "task": s.task, "labels": list(s.labels), "output": f"logits_{s.name}"}

@@ -65,7 +65,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     reporter = reporter or Reporter(quiet=True)
     started = time.perf_counter()
     output, run_dir = Path(output), Path(run_dir)
-    _check_output(output, run_dir)
+    check_output(output, run_dir)
     scale = Scale.create(recipe.distill.mixed_precision)
     if not scale.is_main:
         reporter = Reporter(quiet=True)
@@ -100,7 +100,8 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
             hf_config.id2label = dict(enumerate(data.labels))
             hf_config.label2id = {label: i for i, label in enumerate(data.labels)}
             hf_config.to_json_file(str(staging / CONFIG_FILE))
-            fusion = _fuse(staging / MODEL_FILE, student.config.num_heads, student.config.hidden_size, reporter)
+            fusion = fuse_and_report(staging / MODEL_FILE, student.config.num_heads, student.config.hidden_size,
+                                     reporter)
         base = _manifest_base(recipe, data, teacher, student, student_encoder)
         if fusion is not None:
             base["fusion"] = fusion
@@ -241,7 +242,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
     baseline a user would deploy without kdedge, served by the same runtime and measured by `kdedge bench`."""
     reporter = reporter or Reporter(quiet=True)
     output, run_dir = Path(output), Path(run_dir)
-    _check_output(output, run_dir)
+    check_output(output, run_dir)
     task = recipe.data.task
     data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
     torch.manual_seed(recipe.teacher.seed)
@@ -259,7 +260,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
         config = teacher.model.config
         fusion = None
         if config.model_type in SUPPORTED_MODEL_TYPES:
-            fusion = _fuse(staging / MODEL_FILE, config.num_attention_heads, config.hidden_size, reporter)
+            fusion = fuse_and_report(staging / MODEL_FILE, config.num_attention_heads, config.hidden_size, reporter)
         base = {
             "task": task, "labels": list(data.labels), "max_length": encoder.max_length,
             "pad_token_id": encoder.pad_token_id, "inputs": ["input_ids", "attention_mask"], "outputs": ["logits"],
@@ -281,7 +282,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
     return manifest
 
 
-def _fuse(path: Path, num_heads: int, hidden_size: int, reporter: Reporter) -> dict[str, int]:
+def fuse_and_report(path: Path, num_heads: int, hidden_size: int, reporter: Reporter) -> dict[str, int]:
     """onnxruntime's transformer fusion, in place; says what it fused and warns when nothing was."""
     fusion = fuse_transformer(path, num_heads, hidden_size)
     reporter.note("fused: " + (", ".join(f"{n} {op}" for op, n in fusion.items() if n) or "nothing"))
@@ -545,7 +546,7 @@ def _manifest_base(recipe: Recipe, data: TaskData, teacher: Teacher, student, en
     }
 
 
-def _check_output(output: Path, run_dir: Path) -> None:
+def check_output(output: Path, run_dir: Path) -> None:
     if output.exists() and not (output / "kdedge.json").is_file():
         raise ConfigError(
             f"output folder {output} exists and is not a kdedge artifact",
