@@ -208,3 +208,15 @@ def test_server_answers_every_task(multitask_artifact):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_cli_refuses_single_task_options_for_a_multitask_recipe(tmp_path):
+    from typer.testing import CliRunner
+
+    from kdedge.cli import app
+
+    result = CliRunner().invoke(app, ["compress", "--recipe", "multitask-bilstm", "--teacher", "bert-base",
+                                      "-o", str(tmp_path / "a"), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "do not apply to a multi-task recipe" in result.output
+    assert not (tmp_path / "a").exists()
