@@ -92,11 +92,12 @@ def compress(
             from kdedge.multitask import compress_multitask
             from kdedge.report import multitask_table
 
-            if from_stage is not None or teacher is not None or data is not None:
-                raise KdedgeError("--from-stage, --teacher and --data do not apply to a multi-task recipe",
+            if teacher is not None or data is not None:
+                raise KdedgeError("--teacher and --data do not apply to a multi-task recipe",
                                   hint="each task's teacher and data come from the recipe it names under `tasks`")
             result = compress_multitask(chosen, output=output or Path("artifacts") / chosen.name,
-                                        run_dir=run_dir or Path("runs") / chosen.name, reporter=reporter)
+                                        run_dir=run_dir or Path("runs") / chosen.name, reporter=reporter,
+                                        from_stage=from_stage)
             if result is None:  # a helper process under `accelerate launch`: the main one reports
                 return
             Console().print(multitask_table(result.manifest, result.seconds))

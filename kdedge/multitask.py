@@ -12,7 +12,9 @@ one ONNX model with one output per task (`logits_<task>`), gated and quantized l
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from kdedge_runtime import Predictor
 from kdedge_runtime.encoding import TextEncoder
+from tokenizers import Tokenizer
 
 from kdedge import __version__
 from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
@@ -28,10 +31,21 @@ from kdedge.distill import OnlineTeacher, StageTask, distill_tasks, resolve_laye
 from kdedge.errors import ConfigError
 from kdedge.export import check_logit_parity, export_onnx
 from kdedge.latency import median_ms, torch_runner
-from kdedge.pipeline import CompressResult, Prepared, check_output, distill_sets, fuse_and_report, prepare
+from kdedge.pipeline import (
+    CompressResult,
+    Prepared,
+    _key,
+    _stage_key,
+    _stage_summary,
+    check_output,
+    distill_sets,
+    fuse_and_report,
+    prepare,
+)
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.scale import Scale
+from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
 from kdedge.tasks import TOKEN, gather_words, prediction_rows, primary_metric, split_metrics
@@ -42,9 +56,12 @@ MEAN_SCORE = "mean_task_score"  # the variants' metric: the mean of each task's 
 
 
 def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
-                       task_run_dirs: dict[str, Path] | None = None) -> CompressResult | None:
+                       task_run_dirs: dict[str, Path] | None = None,
+                       from_stage: str | None = None) -> CompressResult | None:
     """Distil a multi-task recipe into one artifact. `task_run_dirs` can point a task at the run
-    directory of a single-task run of the same recipe, to reuse its teacher and cache. Under
+    directory of a single-task run of the same recipe, to reuse its teacher and cache. Finished
+    stages are kept in `run_dir/student-multitask-KIND/` and reused as in a single-task run
+    (`from_stage` reruns from a named stage). Under
     `accelerate launch` with several processes, only the main one writes the artifact (the others
     return None)."""
     reporter = reporter or Reporter(quiet=True)
@@ -68,39 +85,81 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     specs = [TaskSpec(name, singles[name].data.task, tuple(prepared[name].data.labels)) for name in names]
 
     union = list(dict.fromkeys(text for p in prepared.values() for text in p.data.transfer))
-    sizing_data = dataclasses.replace(first.data, transfer=union)
-    built = build_student(first.teacher, encoder, sizing_data, recipe.student, reporter, specs[0].task)
-    student = MultiTaskStudent(built.model, specs, recipe.student.dropout)
+    stages = recipe.distill.resolved_stages
+    folders, keys = _stage_folders(recipe, prepared, run_dir)
+    done = max((n for n, folder in enumerate(folders) if _stage_key(folder) == keys[n]), default=-1)
+    if from_stage is not None:
+        names_of_stages = [stage.name for stage in stages]
+        if from_stage not in names_of_stages:
+            raise ConfigError(f"no distillation stage named {from_stage!r}",
+                              hint=f"this recipe's stages: {', '.join(names_of_stages)}")
+        done = min(done, names_of_stages.index(from_stage) - 1)
+    if done >= 0:
+        saved = json.loads((folders[done] / "stage.json").read_text())
+        config_class, model_class = student_classes(recipe.student.kind)
+        single_config = config_class(**saved["config"])
+        student = MultiTaskStudent(model_class(single_config), specs, recipe.student.dropout)
+        student.load_state_dict(torch.load(folders[done] / "student.pt", weights_only=True))
+        tokenizer = Tokenizer.from_file(str(folders[done] / TOKENIZER_FILE))
+        pad_token_id, shape = saved["pad_token_id"], saved["shape"]
+        teacher_ids = np.load(folders[done] / "teacher_ids.npy") if saved["has_teacher_ids"] else None
+        reporter.step(f"student: reusing the multi-task {recipe.student.kind} after stage {done + 1} "
+                      f"({stages[done].name}) in {folders[done]}")
+    else:
+        sizing_data = dataclasses.replace(first.data, transfer=union)
+        built = build_student(first.teacher, encoder, sizing_data, recipe.student, reporter, specs[0].task)
+        single_config = built.model.config
+        student = MultiTaskStudent(built.model, specs, recipe.student.dropout)
+        tokenizer, pad_token_id, shape, teacher_ids = built.tokenizer, built.pad_token_id, built.shape, built.teacher_ids
     params = count_params(student)
     reporter.step(f"multi-task {recipe.student.kind} student: {params:,} parameters for {len(names)} tasks, "
                   f"{first.teacher.params / params:.1f}x fewer than one teacher "
                   f"({sum(p.teacher.params for p in prepared.values()) / params:.1f}x fewer than all "
                   f"{len(names)}; init {recipe.student.resolved_init})")
-    reporter.note(built.shape)
-    student_encoder = TextEncoder(built.tokenizer, max_length, built.pad_token_id)
+    reporter.note(shape)
+    student_encoder = TextEncoder(tokenizer, max_length, pad_token_id)
 
-    tasks, online = [], []
-    student_depth = len(student.layer_groups()) - 2
-    teacher_ids = torch.from_numpy(built.teacher_ids).long() if built.teacher_ids is not None else None
-    for name in names:
-        train, dev = distill_sets(prepared[name], singles[name])
-        teacher = prepared[name].teacher
-        attention = any(stage.losses.attention > 0 for stage in recipe.distill.resolved_stages)
-        helper = OnlineTeacher(teacher.model, teacher_ids) if attention else None
-        if helper is not None:
-            online.append(helper)
-        pairs = resolve_layer_pairs(recipe.distill, student_depth, teacher.model.config.num_hidden_layers)
-        tasks.append(StageTask(name, student.view(name), train, dev, pairs, helper))
-    reporter.note(f"training on {scale.describe()}")
-    try:
-        result = distill_tasks(student, student_encoder, tasks, recipe.distill, reporter, scale=scale)
-    finally:
-        for helper in online:
-            helper.restore()
-            helper.model.to("cpu")
-        student.to("cpu")  # evaluation, export and the artifact are on the CPU
+    def keep(number: int, outcome) -> None:
+        if not scale.is_main:
+            return
+        partial = folders[number].with_name(folders[number].name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        torch.save(student.state_dict(), partial / "student.pt")
+        tokenizer.save(str(partial / TOKENIZER_FILE))
+        if teacher_ids is not None:
+            np.save(partial / "teacher_ids.npy", teacher_ids)
+        (partial / "stage.json").write_text(json.dumps(
+            {"key": keys[number], "config": single_config.to_dict(), "pad_token_id": pad_token_id, "shape": shape,
+             "has_teacher_ids": teacher_ids is not None, "result": _stage_summary(outcome)}, indent=2))
+        shutil.rmtree(folders[number], ignore_errors=True)
+        os.replace(partial, folders[number])
+
+    if done < len(stages) - 1:
+        tasks, online = [], []
+        student_depth = len(student.layer_groups()) - 2
+        online_ids = torch.from_numpy(teacher_ids).long() if teacher_ids is not None else None
+        for name in names:
+            train, dev = distill_sets(prepared[name], singles[name])
+            teacher = prepared[name].teacher
+            attention = any(stage.losses.attention > 0 for stage in stages)
+            helper = OnlineTeacher(teacher.model, online_ids) if attention else None
+            if helper is not None:
+                online.append(helper)
+            pairs = resolve_layer_pairs(recipe.distill, student_depth, teacher.model.config.num_hidden_layers)
+            tasks.append(StageTask(name, student.view(name), train, dev, pairs, helper))
+        reporter.note(f"training on {scale.describe()}")
+        try:
+            distill_tasks(student, student_encoder, tasks, recipe.distill, reporter, keep, done + 1, scale)
+        finally:
+            for helper in online:
+                helper.restore()
+                helper.model.to("cpu")
+            student.to("cpu")  # evaluation, export and the artifact are on the CPU
+        scale.wait()  # every stage is kept before any process reads the history
     if not scale.is_main:
         return None
+    history = [json.loads((folder / "stage.json").read_text())["result"] for folder in folders]
 
     tests = {name: prepared[name].data.test for name in names}
     texts = [text for name in names for text in tests[name].texts]
@@ -138,13 +197,13 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     reporter.step("exporting to ONNX (one output per task), quantizing, checking parity")
     outputs = {f"logits_{spec.name}": spec.task == TOKEN for spec in specs}
     with staged_artifact(output) as staging:
-        built.tokenizer.save(str(staging / TOKENIZER_FILE))
+        tokenizer.save(str(staging / TOKENIZER_FILE))
         sample = padded(student_encoder, student_encoder.encode_words(texts[:2] or ["sample"])[0])
         export_onnx(student, staging / MODEL_FILE, recipe.export.opset, sample, outputs=outputs)
         fusion = None
         if recipe.student.kind == "transformer":  # no config.json: no Hugging Face class has one head per task
-            config = built.model.config
-            fusion = fuse_and_report(staging / MODEL_FILE, config.num_heads, config.hidden_size, reporter)
+            fusion = fuse_and_report(staging / MODEL_FILE, single_config.num_heads, single_config.hidden_size,
+                                     reporter)
         base = {
             "task": "multi-task", "labels": [],
             "tasks": [{"name": s.name, "task": s.task, "labels": list(s.labels), "output": f"logits_{s.name}"}
@@ -183,12 +242,24 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
                        "min_agreement": recipe.export.min_agreement},
             "latency_ms_batch32": latency,
             "disk_bytes": {"student_onnx": (staging / MODEL_FILE).stat().st_size},
-            "training": {"shape": built.shape, "hardware": scale.describe(), "history": [
-                {"stage": s.name, "best_dev_score": s.best_dev_score, "best_step": s.best_step, "steps": s.steps,
-                 "monitor": s.monitor, "history": s.history} for s in result.stages]},
+            "training": {"shape": shape, "hardware": scale.describe(), "history": history},
         })
     reporter.step(f"artifact written to [bold]{output}[/]")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
+
+
+def _stage_folders(recipe: Recipe, prepared: dict[str, Prepared], run_dir: Path) -> tuple[list[Path], list[str]]:
+    """Each stage's folder and key, chained from every task's teacher outputs, the student spec and the
+    stages up to it (so a changed task, teacher or stage reruns that stage and the later ones)."""
+    values = recipe.to_dict()
+    common = {k: v for k, v in values["distill"].items() if k != "stages"}
+    key = _key([(name, p.logits_key) for name, p in prepared.items()], values["student"], common, values["tasks"])
+    keys = []
+    for stage in values["distill"]["stages"] or [{"name": "distill"}]:
+        key = _key(key, stage)
+        keys.append(key)
+    root = run_dir / f"student-multitask-{recipe.student.kind}"
+    return [root / f"{n + 1}-{stage.name}" for n, stage in enumerate(recipe.distill.resolved_stages)], keys
 
 
 def recipe_source(recipe: Recipe, name: str) -> str:

@@ -220,3 +220,20 @@ def test_cli_refuses_single_task_options_for_a_multitask_recipe(tmp_path):
     assert result.exit_code == 2
     assert "do not apply to a multi-task recipe" in result.output
     assert not (tmp_path / "a").exists()
+
+
+def test_a_second_run_reuses_the_stages_and_from_stage_reruns_them(multitask_artifact, tiny_teacher_dir, tiny_conll,
+                                                                    tiny_csv):
+    result, folder = multitask_artifact
+    root = folder.parent
+    recipe = multitask_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv, task_sampling="annealed")
+    stamp = root / "run" / "student-multitask-bilstm" / "1-distill" / "stage.json"
+    before = stamp.stat().st_mtime_ns
+    again = compress_multitask(recipe, root / "again", root / "run")
+    assert stamp.stat().st_mtime_ns == before  # reused, not retrained
+    assert again.manifest["metrics"]["student"] == result.manifest["metrics"]["student"]
+    rerun = compress_multitask(recipe, root / "rerun", root / "run", from_stage="distill")
+    assert stamp.stat().st_mtime_ns != before
+    assert rerun.manifest["metrics"]["student"] == result.manifest["metrics"]["student"]  # seeded: the same student
+    with pytest.raises(ConfigError, match="no distillation stage named 'nope'"):
+        compress_multitask(recipe, root / "never", root / "run", from_stage="nope")
