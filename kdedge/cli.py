@@ -78,6 +78,9 @@ def compress(
 
     A multi-task recipe (`--recipe multitask-bilstm`: sentiment and NER) distils one student with a
     shared encoder and one head per task; the artifact answers every task in one pass.
+
+    Training uses the GPU when there is one; `accelerate launch -m kdedge compress ...` runs it on
+    several GPUs or processes (distill.mixed_precision sets bf16/fp16 autocast).
     """
     with _one_line_errors(debug):
         from kdedge.pipeline import compress as run_compress
