@@ -51,12 +51,13 @@ def finetune_teacher(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     model.train()
+    device = next(model.parameters()).device
     losses: list[float] = []
     with reporter.progress("fine-tuning teacher", total_steps) as task:
         while len(losses) < total_steps:
             for indices, input_ids, attention_mask in training_batches(encoder, id_lists, config.batch_size, rng):
-                output = model(input_ids=input_ids, attention_mask=attention_mask,
-                               labels=labels_of(indices, input_ids.shape[1]))
+                output = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                               labels=labels_of(indices, input_ids.shape[1]).to(device))
                 output.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()

@@ -65,16 +65,17 @@ def teacher_outputs(
     id_lists, firsts = encoder.encode_words(texts) if task == TOKEN else (encoder.encode(texts), None)
     layers = [int(name.removeprefix("hidden-")) for name in fields if name.startswith("hidden-")]
     result: dict[str, np.ndarray] = {}
+    device = next(model.parameters()).device
     for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
-        features = teacher_features(model, input_ids, attention_mask)
-        logits = features.logits
+        features = teacher_features(model, input_ids.to(device), attention_mask.to(device))
+        logits = features.logits.cpu()
         if firsts is not None:
             words = gather_words(logits, [firsts[i] for i in indices])[0]
             logits = torch.zeros(len(indices), encoder.max_length, logits.shape[-1])
             logits[:, : words.shape[1]] = words
         values = {"logits": logits}
         for layer in layers:
-            values[hidden_field(layer)] = masked_mean(features.hidden_states[layer].float(), attention_mask)
+            values[hidden_field(layer)] = masked_mean(features.hidden_states[layer].float().cpu(), attention_mask)
         for name in fields:
             if name not in result:
                 result[name] = np.zeros((len(texts), *values[name].shape[1:]), dtype=np.float32)

@@ -76,7 +76,10 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     for name, single in singles.items():
         reporter.step(f"task [bold]{name}[/] ({single.data.task}, recipe {recipe_source(recipe, name)})")
         folder = (task_run_dirs or {}).get(name, run_dir / "tasks" / name)
-        prepared[name] = scale.main_first(lambda single=single, folder=folder: prepare(single, folder, reporter))
+        def work(single=single, folder=folder):
+            return prepare(single, folder, reporter, device=scale.device)
+
+        prepared[name] = scale.main_first(work)
     names = list(prepared)
     first = prepared[names[0]]
     _check_shared_tokenizer(prepared)

@@ -73,7 +73,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
 
-    prepared = scale.main_first(lambda: prepare(recipe, run_dir, reporter))
+    prepared = scale.main_first(lambda: prepare(recipe, run_dir, reporter, device=scale.device))
     data, teacher, encoder, labelled = prepared.data, prepared.teacher, prepared.encoder, prepared.teacher_logits
     task = recipe.data.task
     teacher_metrics = split_metrics(task, data.labels, data.test, labelled["test"])
@@ -139,12 +139,14 @@ class Prepared:
 
 
 def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None,
-            shard: tuple[int, int] = (0, 1), teacher_only: bool = False) -> Prepared | None:
+            shard: tuple[int, int] = (0, 1), teacher_only: bool = False,
+            device: torch.device | str = "cpu") -> Prepared | None:
     """Load and split the data, load (and if needed fine-tune) the teacher, and label every split once.
 
     The teacher's outputs go to the chunked cache in `run_dir/teacher_cache`. With a `shard` other
     than (0, 1) only that shard's chunks of the transfer set are labelled, and with `teacher_only`
-    nothing is; both return None.
+    nothing is; both return None. The teacher is fine-tuned and run on `device` (a GPU, when
+    training has one) and handed back on the CPU.
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
@@ -166,7 +168,17 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
     )
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    teacher.model.to(device)
     teacher, teacher_key = _prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    teacher.model.to(device)  # a reloaded fine-tuned teacher starts on the CPU
+    try:
+        return _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key)
+    finally:
+        teacher.model.to("cpu")
+
+
+def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key) -> Prepared | None:
+    """The teacher's outputs for every split, from the cache or computed into it."""
     if teacher_only:
         return None
     logits_key = _key(teacher_key, data.fingerprint(), recipe.data.max_length)
