@@ -180,7 +180,10 @@ def label_command(
         position = parse_shard(shard)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         folder = run_dir or Path("runs") / chosen.name
-        prepare(chosen, folder, Reporter(quiet=quiet), shard=position, teacher_only=teacher_only)
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # one shard per GPU: CUDA_VISIBLE_DEVICES=i
+        prepare(chosen, folder, Reporter(quiet=quiet), shard=position, teacher_only=teacher_only, device=device)
         Console().print(f"teacher ready in {folder}" if teacher_only else
                         f"teacher outputs for shard {shard} cached in {folder / 'teacher_cache'}")
 
