@@ -34,9 +34,6 @@ from kdedge.latency import median_ms, torch_runner
 from kdedge.pipeline import (
     CompressResult,
     Prepared,
-    _key,
-    _stage_key,
-    _stage_summary,
     check_output,
     distill_sets,
     fuse_and_report,
@@ -45,6 +42,7 @@ from kdedge.pipeline import (
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.scale import Scale
+from kdedge.stage_keys import run_key, stage_key, stage_summary
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
@@ -90,7 +88,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     union = list(dict.fromkeys(text for p in prepared.values() for text in p.data.transfer))
     stages = recipe.distill.resolved_stages
     folders, keys = _stage_folders(recipe, prepared, run_dir)
-    done = max((n for n, folder in enumerate(folders) if _stage_key(folder) == keys[n]), default=-1)
+    done = max((n for n, folder in enumerate(folders) if stage_key(folder) == keys[n]), default=-1)
     if from_stage is not None:
         names_of_stages = [stage.name for stage in stages]
         if from_stage not in names_of_stages:
@@ -134,7 +132,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
             np.save(partial / "teacher_ids.npy", teacher_ids)
         (partial / "stage.json").write_text(json.dumps(
             {"key": keys[number], "config": single_config.to_dict(), "pad_token_id": pad_token_id, "shape": shape,
-             "has_teacher_ids": teacher_ids is not None, "result": _stage_summary(outcome)}, indent=2))
+             "has_teacher_ids": teacher_ids is not None, "result": stage_summary(outcome)}, indent=2))
         shutil.rmtree(folders[number], ignore_errors=True)
         os.replace(partial, folders[number])
 
@@ -256,10 +254,10 @@ def _stage_folders(recipe: Recipe, prepared: dict[str, Prepared], run_dir: Path)
     stages up to it (so a changed task, teacher or stage reruns that stage and the later ones)."""
     values = recipe.to_dict()
     common = {k: v for k, v in values["distill"].items() if k != "stages"}
-    key = _key([(name, p.logits_key) for name, p in prepared.items()], values["student"], common, values["tasks"])
+    key = run_key([(name, p.logits_key) for name, p in prepared.items()], values["student"], common, values["tasks"])
     keys = []
     for stage in values["distill"]["stages"] or [{"name": "distill"}]:
-        key = _key(key, stage)
+        key = run_key(key, stage)
         keys.append(key)
     root = run_dir / f"student-multitask-{recipe.student.kind}"
     return [root / f"{n + 1}-{stage.name}" for n, stage in enumerate(recipe.distill.resolved_stages)], keys

@@ -7,7 +7,6 @@ and a changed input recomputes only the stages downstream of it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from kdedge.latency import median_ms, torch_runner
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.scale import Scale
+from kdedge.stage_keys import run_key, stage_key, stage_summary, write_stage_key
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES
@@ -181,7 +181,7 @@ def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encode
     """The teacher's outputs for every split, from the cache or computed into it."""
     if teacher_only:
         return None
-    logits_key = _key(teacher_key, data.fingerprint(), recipe.data.max_length)
+    logits_key = run_key(teacher_key, data.fingerprint(), recipe.data.max_length)
     cache = TeacherCache(run_dir / "teacher_cache", logits_key)
     layers = _teacher_layers(recipe, teacher)
     fields = ["logits", *(hidden_field(layer) for layer in layers)]
@@ -345,13 +345,13 @@ def _prepare_teacher(
     teacher: Teacher, encoder: TextEncoder, data: TaskData, recipe: Recipe, run_dir: Path, reporter: Reporter
 ) -> tuple[Teacher, str]:
     """Stage 0: use a trained head as is, or fine-tune once and keep the result in the run directory."""
-    source_key = _key(teacher.source, folder_fingerprint(teacher.source))
+    source_key = run_key(teacher.source, folder_fingerprint(teacher.source))
     if teacher.head_trained and recipe.teacher.finetune != "always":
         reporter.step(f"teacher {teacher.name}: {teacher.params:,} parameters, head already trained for these labels")
         return teacher, source_key
     stage_dir = run_dir / "teacher"
-    key = _key(source_key, data.fingerprint(), recipe.to_dict()["teacher"], recipe.data.max_length)
-    if _stage_key(stage_dir) == key:
+    key = run_key(source_key, data.fingerprint(), recipe.to_dict()["teacher"], recipe.data.max_length)
+    if stage_key(stage_dir) == key:
         reporter.step(f"teacher {teacher.name}: reusing the fine-tuned teacher in {stage_dir}")
         return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
     reporter.step(
@@ -366,7 +366,7 @@ def _prepare_teacher(
         teacher.hf_tokenizer.save_pretrained(partial)
     shutil.rmtree(stage_dir, ignore_errors=True)
     os.replace(partial, stage_dir)
-    _write_stage_key(stage_dir, key)
+    write_stage_key(stage_dir, key)
     return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
 
 
@@ -387,14 +387,14 @@ def _prepare_student(
         raise ConfigError(f"no distillation stage named {from_stage!r}", hint=f"this recipe's stages: {', '.join(names)}")
     root = run_dir / f"student-{recipe.student.kind}"
     distill_common = {k: v for k, v in recipe.to_dict()["distill"].items() if k != "stages"}
-    keys, key = [], _key(prepared.logits_key, recipe.to_dict()["student"], distill_common)
+    keys, key = [], run_key(prepared.logits_key, recipe.to_dict()["student"], distill_common)
     for stage in recipe.to_dict()["distill"]["stages"] or [{"name": "distill"}]:
-        key = _key(key, stage)
+        key = run_key(key, stage)
         keys.append(key)
     folders = [root / f"{number + 1}-{stage.name}" for number, stage in enumerate(stages)]
     done = -1
     for number, folder in enumerate(folders):
-        if _stage_key(folder) == keys[number]:
+        if stage_key(folder) == keys[number]:
             done = number
     if from_stage is not None:
         done = min(done, names.index(from_stage) - 1)
@@ -430,7 +430,7 @@ def _prepare_student(
             np.save(partial / "teacher_ids.npy", teacher_ids)
         (partial / "stage.json").write_text(json.dumps(
             {"key": keys[number], "config": student.config.to_dict(), "pad_token_id": pad_token_id, "shape": shape,
-             "has_teacher_ids": teacher_ids is not None, "result": _stage_summary(outcome)}, indent=2))
+             "has_teacher_ids": teacher_ids is not None, "result": stage_summary(outcome)}, indent=2))
         shutil.rmtree(folders[number], ignore_errors=True)
         os.replace(partial, folders[number])
 
@@ -506,11 +506,6 @@ class _Stacked:
         return out
 
 
-def _stage_summary(outcome) -> dict:
-    return {"stage": outcome.name, "best_dev_score": outcome.best_dev_score, "best_step": outcome.best_step,
-            "steps": outcome.steps, "monitor": outcome.monitor, "history": outcome.history}
-
-
 def _quick_latency(
     teacher: Teacher, encoder: TextEncoder, student: Predictor, student_encoder: TextEncoder, data: TaskData,
     reporter: Reporter,
@@ -566,16 +561,3 @@ def check_output(output: Path, run_dir: Path) -> None:
         )
     if output.resolve() == run_dir.resolve():
         raise ConfigError("--output and --run-dir must be different folders")
-
-
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _stage_key(stage_dir: Path) -> str | None:
-    stamp = stage_dir / "stage.json"
-    return json.loads(stamp.read_text()).get("key") if stamp.is_file() else None
-
-
-def _write_stage_key(stage_dir: Path, key: str) -> None:
-    (stage_dir / "stage.json").write_text(json.dumps({"key": key}))
