@@ -13,17 +13,22 @@ def _metric(metrics: dict, name: str, key: str) -> str:
     return f"{metrics[name][key]:.4f}" if name in metrics else "—"
 
 
-def compression_table(manifest: dict, seconds: float | None = None) -> Table:
-    metrics, disk, latency = manifest["metrics"], manifest.get("disk_bytes", {}), manifest.get("latency_ms_batch32", {})
-    variant = manifest.get("variant", "fp32")
-    title = f"kdedge: {manifest['teacher']['name']} → {manifest['student']['kind']} student"
+def _closing_table(title: str, teacher: str, manifest: dict, seconds: float | None) -> Table:
+    """The closing table's title and columns: teacher(s), the student in PyTorch, the shipped ONNX variant."""
     if seconds is not None:
         title += f" ({seconds / 60:.1f} min)"
     table = Table(title=title)
     table.add_column("")
-    table.add_column("teacher (PyTorch fp32)", justify="right")
+    table.add_column(f"{teacher} (PyTorch fp32)", justify="right")
     table.add_column("student fp32", justify="right")
-    table.add_column(f"student ONNX {variant} (artifact)", justify="right")
+    table.add_column(f"student ONNX {manifest.get('variant', 'fp32')} (artifact)", justify="right")
+    return table
+
+
+def compression_table(manifest: dict, seconds: float | None = None) -> Table:
+    metrics, disk, latency = manifest["metrics"], manifest.get("disk_bytes", {}), manifest.get("latency_ms_batch32", {})
+    table = _closing_table(f"kdedge: {manifest['teacher']['name']} → {manifest['student']['kind']} student",
+                           "teacher", manifest, seconds)
     teacher_params, student_params = manifest["teacher"]["params"], manifest["student"]["params"]
     deployed = "student_onnx"
     table.add_row("parameters", f"{teacher_params:,}", f"{student_params:,}", f"{student_params:,}")
@@ -69,14 +74,8 @@ def variants_table(manifest: dict) -> Table | None:
 def multitask_table(manifest: dict, seconds: float | None = None) -> Table:
     """The closing table of a multi-task run: each task's main test metric, teacher against student."""
     metrics, latency = manifest["metrics"], manifest.get("latency_ms_batch32", {})
-    title = f"kdedge: {len(manifest['tasks'])} teachers → one {manifest['student']['kind']} student"
-    if seconds is not None:
-        title += f" ({seconds / 60:.1f} min)"
-    table = Table(title=title)
-    table.add_column("")
-    table.add_column("teachers (PyTorch fp32)", justify="right")
-    table.add_column("student fp32", justify="right")
-    table.add_column(f"student ONNX {manifest.get('variant', 'fp32')} (artifact)", justify="right")
+    table = _closing_table(f"kdedge: {len(manifest['tasks'])} teachers → one {manifest['student']['kind']} student",
+                           "teachers", manifest, seconds)
     teacher_params = sum(t["params"] for t in manifest["teacher"].values())
     student_params = manifest["student"]["params"]
     table.add_row("parameters", f"{teacher_params:,}", f"{student_params:,}", f"{student_params:,}")
