@@ -180,23 +180,6 @@ class StageTask:
     teacher: OnlineTeacher | None = None
 
 
-def run_stage(
-    student: nn.Module,
-    encoder: TextEncoder,
-    train: DistillSet,
-    dev: DistillSet,
-    stage: StageConfig,
-    config: DistillConfig,
-    reporter: Reporter,
-    layer_pairs: list[tuple[int, int]] = (),
-    teacher: OnlineTeacher | None = None,
-    scale: Scale | None = None,
-) -> StageResult:
-    """Train one stage and leave the student at its best dev checkpoint."""
-    task = StageTask("", student, train, dev, list(layer_pairs), teacher)
-    return run_tasks_stage(student, encoder, [task], stage, config, reporter, scale)
-
-
 def task_weights(sizes: list[int], sampling: str, epoch: int, epochs: int) -> np.ndarray:
     """Probability of each task for the next batch: ∝ size^α, α = 1 (proportional), 0 (uniform), or
     annealed from 1 to 0.2 over the epochs (Stickland & Murray, 2019)."""

@@ -12,9 +12,7 @@ one ONNX model with one output per task (`logits_<task>`), gated and quantized l
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -22,7 +20,6 @@ import numpy as np
 import torch
 from kdedge_runtime import Predictor
 from kdedge_runtime.encoding import TextEncoder
-from tokenizers import Tokenizer
 
 from kdedge import __version__
 from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, seal, staged_artifact, write_manifest
@@ -30,6 +27,7 @@ from kdedge.batching import padded
 from kdedge.distill import OnlineTeacher, StageTask, distill_tasks, resolve_layer_pairs
 from kdedge.errors import ConfigError
 from kdedge.export import check_logit_parity, export_onnx
+from kdedge.kept_stages import KeptStudent, load_stage, resume_point, run_key, save_stage, stage_plan, stage_results
 from kdedge.latency import median_ms, torch_runner
 from kdedge.pipeline import (
     CompressResult,
@@ -42,7 +40,6 @@ from kdedge.pipeline import (
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.scale import Scale
-from kdedge.stage_keys import run_key, stage_key, stage_summary
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
@@ -87,23 +84,19 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
 
     union = list(dict.fromkeys(text for p in prepared.values() for text in p.data.transfer))
     stages = recipe.distill.resolved_stages
-    folders, keys = _stage_folders(recipe, prepared, run_dir)
-    done = max((n for n, folder in enumerate(folders) if stage_key(folder) == keys[n]), default=-1)
-    if from_stage is not None:
-        names_of_stages = [stage.name for stage in stages]
-        if from_stage not in names_of_stages:
-            raise ConfigError(f"no distillation stage named {from_stage!r}",
-                              hint=f"this recipe's stages: {', '.join(names_of_stages)}")
-        done = min(done, names_of_stages.index(from_stage) - 1)
+    values = recipe.to_dict()
+    distill_common = {k: v for k, v in values["distill"].items() if k != "stages"}
+    base_key = run_key([(name, p.logits_key) for name, p in prepared.items()], values["student"], distill_common,
+                       values["tasks"])
+    folders, keys = stage_plan(recipe, run_dir / f"student-multitask-{recipe.student.kind}", base_key)
+    done = resume_point(recipe, folders, keys, from_stage)
     if done >= 0:
-        saved = json.loads((folders[done] / "stage.json").read_text())
+        kept = load_stage(folders[done])
         config_class, model_class = student_classes(recipe.student.kind)
-        single_config = config_class(**saved["config"])
+        single_config = config_class(**kept.config)
         student = MultiTaskStudent(model_class(single_config), specs, recipe.student.dropout)
-        student.load_state_dict(torch.load(folders[done] / "student.pt", weights_only=True))
-        tokenizer = Tokenizer.from_file(str(folders[done] / TOKENIZER_FILE))
-        pad_token_id, shape = saved["pad_token_id"], saved["shape"]
-        teacher_ids = np.load(folders[done] / "teacher_ids.npy") if saved["has_teacher_ids"] else None
+        student.load_state_dict(kept.state)
+        tokenizer, pad_token_id, shape, teacher_ids = kept.tokenizer, kept.pad_token_id, kept.shape, kept.teacher_ids
         reporter.step(f"student: reusing the multi-task {recipe.student.kind} after stage {done + 1} "
                       f"({stages[done].name}) in {folders[done]}")
     else:
@@ -121,20 +114,10 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     student_encoder = TextEncoder(tokenizer, max_length, pad_token_id)
 
     def keep(number: int, outcome) -> None:
-        if not scale.is_main:
-            return
-        partial = folders[number].with_name(folders[number].name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        torch.save(student.state_dict(), partial / "student.pt")
-        tokenizer.save(str(partial / TOKENIZER_FILE))
-        if teacher_ids is not None:
-            np.save(partial / "teacher_ids.npy", teacher_ids)
-        (partial / "stage.json").write_text(json.dumps(
-            {"key": keys[number], "config": single_config.to_dict(), "pad_token_id": pad_token_id, "shape": shape,
-             "has_teacher_ids": teacher_ids is not None, "result": stage_summary(outcome)}, indent=2))
-        shutil.rmtree(folders[number], ignore_errors=True)
-        os.replace(partial, folders[number])
+        if scale.is_main:
+            kept = KeptStudent(single_config.to_dict(), student.state_dict(), tokenizer, pad_token_id, shape,
+                               teacher_ids)
+            save_stage(folders[number], keys[number], kept, outcome)
 
     if done < len(stages) - 1:
         tasks, online = [], []
@@ -160,7 +143,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         scale.wait()  # every stage is kept before any process reads the history
     if not scale.is_main:
         return None
-    history = [json.loads((folder / "stage.json").read_text())["result"] for folder in folders]
+    history = stage_results(folders)
 
     tests = {name: prepared[name].data.test for name in names}
     texts = [text for name in names for text in tests[name].texts]
@@ -247,20 +230,6 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         })
     reporter.step(f"artifact written to [bold]{output}[/]")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
-
-
-def _stage_folders(recipe: Recipe, prepared: dict[str, Prepared], run_dir: Path) -> tuple[list[Path], list[str]]:
-    """Each stage's folder and key, chained from every task's teacher outputs, the student spec and the
-    stages up to it (so a changed task, teacher or stage reruns that stage and the later ones)."""
-    values = recipe.to_dict()
-    common = {k: v for k, v in values["distill"].items() if k != "stages"}
-    key = run_key([(name, p.logits_key) for name, p in prepared.items()], values["student"], common, values["tasks"])
-    keys = []
-    for stage in values["distill"]["stages"] or [{"name": "distill"}]:
-        key = run_key(key, stage)
-        keys.append(key)
-    root = run_dir / f"student-multitask-{recipe.student.kind}"
-    return [root / f"{n + 1}-{stage.name}" for n, stage in enumerate(recipe.distill.resolved_stages)], keys
 
 
 def recipe_source(recipe: Recipe, name: str) -> str:

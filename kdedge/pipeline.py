@@ -28,12 +28,22 @@ from kdedge.distill import DistillSet, OnlineTeacher, distill, resolve_layer_pai
 from kdedge.errors import ConfigError
 from kdedge.export import LogitsOnly, check_logit_parity, export_onnx, fuse_transformer
 from kdedge.finetune import finetune_teacher
+from kdedge.kept_stages import (
+    KeptStudent,
+    load_stage,
+    resume_point,
+    run_key,
+    save_stage,
+    stage_key,
+    stage_plan,
+    stage_results,
+    write_stage_key,
+)
 from kdedge.labelling import model_logits, teacher_outputs
 from kdedge.latency import median_ms, torch_runner
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.scale import Scale
-from kdedge.stage_keys import run_key, stage_key, stage_summary, write_stage_key
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES
@@ -382,32 +392,18 @@ def _prepare_student(
     """
     teacher, data = prepared.teacher, prepared.data
     stages = recipe.distill.resolved_stages
-    names = [stage.name for stage in stages]
-    if from_stage is not None and from_stage not in names:
-        raise ConfigError(f"no distillation stage named {from_stage!r}", hint=f"this recipe's stages: {', '.join(names)}")
-    root = run_dir / f"student-{recipe.student.kind}"
     distill_common = {k: v for k, v in recipe.to_dict()["distill"].items() if k != "stages"}
-    keys, key = [], run_key(prepared.logits_key, recipe.to_dict()["student"], distill_common)
-    for stage in recipe.to_dict()["distill"]["stages"] or [{"name": "distill"}]:
-        key = run_key(key, stage)
-        keys.append(key)
-    folders = [root / f"{number + 1}-{stage.name}" for number, stage in enumerate(stages)]
-    done = -1
-    for number, folder in enumerate(folders):
-        if stage_key(folder) == keys[number]:
-            done = number
-    if from_stage is not None:
-        done = min(done, names.index(from_stage) - 1)
+    folders, keys = stage_plan(recipe, run_dir / f"student-{recipe.student.kind}",
+                               run_key(prepared.logits_key, recipe.to_dict()["student"], distill_common))
+    done = resume_point(recipe, folders, keys, from_stage)
 
     config_class, model_class = student_classes(recipe.student.kind)
     if done >= 0:
-        saved = json.loads((folders[done] / "stage.json").read_text())
-        student = model_class(config_class(**saved["config"]))
-        student.load_state_dict(torch.load(folders[done] / "student.pt", weights_only=True))
-        tokenizer = Tokenizer.from_file(str(folders[done] / TOKENIZER_FILE))
-        pad_token_id, shape = saved["pad_token_id"], saved["shape"]
-        teacher_ids = np.load(folders[done] / "teacher_ids.npy") if saved["has_teacher_ids"] else None
-        reporter.step(f"student: reusing the {recipe.student.kind} after stage {done + 1} ({names[done]}) "
+        kept = load_stage(folders[done])
+        student = model_class(config_class(**kept.config))
+        student.load_state_dict(kept.state)
+        tokenizer, pad_token_id, shape, teacher_ids = kept.tokenizer, kept.pad_token_id, kept.shape, kept.teacher_ids
+        reporter.step(f"student: reusing the {recipe.student.kind} after stage {done + 1} ({stages[done].name}) "
                       f"in {folders[done]}")
     else:
         built = build_student(teacher, prepared.encoder, data, recipe.student, reporter, recipe.data.task)
@@ -419,20 +415,10 @@ def _prepare_student(
         reporter.note(shape)
 
     def keep(number: int, outcome) -> None:
-        if not scale.is_main:
-            return
-        partial = folders[number].with_name(folders[number].name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        torch.save(student.state_dict(), partial / "student.pt")
-        tokenizer.save(str(partial / TOKENIZER_FILE))
-        if teacher_ids is not None:
-            np.save(partial / "teacher_ids.npy", teacher_ids)
-        (partial / "stage.json").write_text(json.dumps(
-            {"key": keys[number], "config": student.config.to_dict(), "pad_token_id": pad_token_id, "shape": shape,
-             "has_teacher_ids": teacher_ids is not None, "result": stage_summary(outcome)}, indent=2))
-        shutil.rmtree(folders[number], ignore_errors=True)
-        os.replace(partial, folders[number])
+        if scale.is_main:
+            kept = KeptStudent(student.config.to_dict(), student.state_dict(), tokenizer, pad_token_id, shape,
+                               teacher_ids)
+            save_stage(folders[number], keys[number], kept, outcome)
 
     scale = scale or Scale.create(recipe.distill.mixed_precision)
     if done < len(stages) - 1:
@@ -454,8 +440,7 @@ def _prepare_student(
                 teacher.model.to("cpu")
             student.to("cpu")  # export, evaluation and the artifact are on the CPU
         scale.wait()  # every stage is kept before any process reads the history
-    history = [json.loads((folder / "stage.json").read_text())["result"] for folder in folders]
-    return student, tokenizer, pad_token_id, shape, history
+    return student, tokenizer, pad_token_id, shape, stage_results(folders)
 
 
 def distill_sets(prepared: Prepared, recipe: Recipe) -> tuple[DistillSet, DistillSet]:
