@@ -1,14 +1,17 @@
 """Extract Then Distill: does starting from the teacher's weights save distillation compute?
 
-    python benchmarks/etd_init.py [--epochs 3] [--target 30x] [--set distill.KEY=VALUE ...]
+    python benchmarks/etd_init.py [--epochs 3] [--evals-per-epoch 24] [--target 30x] [--set distill.KEY=VALUE ...]
                                   [--run-dir benchmarks/results/compress_default/run]
 
-Distils the same tiny-Transformer shape (the sentiment-transformer recipe's, at --target) from three starts:
+Distils the same tiny-Transformer shape (the sentiment-transformer recipe's, at --target) from five starts:
 `random` initialisation, `etd-rand` (teacher layers kept uniformly, widths at random) and `etd-impt`
-(layers, heads, head dims, FFN neurons and hidden dims kept by gradient importance), with the same
-data, teacher logits, optimiser, schedule and number of steps, and no early stopping. It prints dev
-accuracy against training steps and the steps each needs to reach 95% of the teacher's dev accuracy,
-and draws the curves. It reuses the fine-tuned teacher and cached logits of
+(layers, heads, head dims, FFN neurons and hidden dims kept by gradient importance) as extracted, and
+the two extractions after layer-wise reconstruction (kdedge.reconstruct: each kept layer re-fitted
+in closed form to the teacher's activations on 512 transfer texts), with the same data, teacher
+logits, optimiser, schedule and number of steps, and no early stopping. It prints dev accuracy
+against training steps, the steps each needs to reach 95% of the teacher's dev accuracy and the
+seconds spent building each student (importance scoring, extraction, reconstruction), and draws the
+curves. It reuses the fine-tuned teacher and cached logits of
 `benchmarks/compress_default.py` when they are in the run directory (same teacher, data and recipe).
 """
 
@@ -22,7 +25,13 @@ from pathlib import Path
 
 from kdedge.machine import fingerprint
 
-INITS = ("random", "etd-rand", "etd-impt")
+STARTS = (  # (label, student.init, student.reconstruct)
+    ("random", "random", False),
+    ("etd-rand", "etd-rand", False),
+    ("etd-impt", "etd-impt", False),
+    ("etd-rand + reconstruction", "etd-rand", True),
+    ("etd-impt + reconstruction", "etd-impt", True),
+)
 
 
 def main() -> None:
@@ -38,7 +47,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--evals-per-epoch", type=int, default=8)
+    parser.add_argument("--evals-per-epoch", type=int, default=24)
     parser.add_argument("--run-dir", type=Path, default=Path("benchmarks/results/compress_default/run"))
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--target", default="30x", help="compression ratio of the student (default 30x)")
@@ -56,11 +65,12 @@ def main() -> None:
     goal = 0.95 * teacher_dev
     curves: dict[str, list[dict]] = {}
     rows = []
-    for init in INITS:
-        recipe = base.with_overrides([f"student.init={init}"])
+    for init, method, rebuilt in STARTS:
+        recipe = base.with_overrides([f"student.init={method}", f"student.reconstruct={str(rebuilt).lower()}"])
         reporter.step(f"init {init}")
         started = time.perf_counter()
         built = build_student(prepared.teacher, prepared.encoder, prepared.data, recipe.student, reporter)
+        build_seconds = time.perf_counter() - started
         encoder = TextEncoder(built.tokenizer, recipe.data.max_length, built.pad_token_id)
         train, dev = distill_sets(prepared, recipe)
         start_accuracy = dev_score(built.model, encoder, dev)
@@ -73,6 +83,7 @@ def main() -> None:
         reached = next((point["step"] for point in curve if point["dev_score"] >= goal), None)
         rows.append({"init": init, "params": count_params(built.model), "dev_at_start": start_accuracy,
                      "best_dev": result.best_dev_score, "steps_to_95pct_teacher": reached,
+                     "build_seconds": build_seconds,
                      "minutes": (time.perf_counter() - started) / 60, "shape": built.shape})
 
     machine = fingerprint()
@@ -85,17 +96,20 @@ def main() -> None:
         f"distillation: {', '.join(f'{s.name} ({_weights(s)})' for s in base.distill.resolved_stages)}",
         f"teacher dev accuracy {teacher_dev:.4f}; goal = 95% of it = {goal:.4f}; "
         f"{args.epochs} epochs, dev evaluated {args.evals_per_epoch}x per epoch, no early stopping; "
-        f"learning rate {base.distill.learning_rate:g} (one-cycle), batch {base.distill.batch_size}, same for every init",
+        f"learning rate {base.distill.learning_rate:g} (one-cycle), batch {base.distill.batch_size}, "
+        "same for every init",
         "",
-        "| init | dev accuracy before training | best dev accuracy | steps to 95% of teacher | saving vs random |",
-        "|---|---:|---:|---:|---:|",
+        "| init | seconds to build | dev accuracy before training | best dev accuracy | steps to 95% of teacher "
+        "| saving vs random |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     random_steps = by_init["random"]["steps_to_95pct_teacher"]
     for row in rows:
         steps = row["steps_to_95pct_teacher"]
         saving = (f"{1 - steps / random_steps:.0%}" if steps is not None and random_steps else
                   ("random never reached it" if steps is not None else "—"))
-        lines.append(f"| {row['init']} | {row['dev_at_start']:.4f} | {row['best_dev']:.4f} | "
+        lines.append(f"| {row['init']} | {row['build_seconds']:.0f} | {row['dev_at_start']:.4f} | "
+                     f"{row['best_dev']:.4f} | "
                      f"{steps if steps is not None else 'not reached'} | {saving} |")
     print("\n".join(lines))
     args.output_dir.mkdir(parents=True, exist_ok=True)

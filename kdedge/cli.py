@@ -62,6 +62,7 @@ def compress(
     student: Annotated[Optional[str], typer.Option(help="Student kind: bilstm or transformer.")] = None,
     init: Annotated[Optional[str], typer.Option(help="Student initialisation: pca (BiLSTM), etd-impt, etd-rand (Transformer), random.")] = None,
     max_params: Annotated[Optional[int], typer.Option(help="Cap the student's parameters instead of --target.")] = None,
+    reconstruct: Annotated[Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="Re-fit an extracted Transformer's layers to the teacher's activations by least squares before distilling (default: on).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Artifact folder to write (default: artifacts/RECIPE).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Working folder for reusable stages (default: runs/RECIPE).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field: --set distill.epochs=3 (repeatable).")] = None,
@@ -88,7 +89,7 @@ def compress(
         from kdedge.report import compression_table, variants_table
 
         chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init,
-                                      max_params)
+                                      max_params, reconstruct)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         reporter = Reporter(quiet=quiet)
         if chosen.multitask:
@@ -196,6 +197,7 @@ def extract_command(
     target: Annotated[Optional[str], typer.Option(help="Compression ratio, e.g. 30x.")] = None,
     max_params: Annotated[Optional[int], typer.Option(help="Cap the student's parameters instead of --target.")] = None,
     init: Annotated[str, typer.Option(help="etd-impt (by importance), etd-rand (uniform/random), random; pca for a BiLSTM.")] = "auto",
+    reconstruct: Annotated[Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="Re-fit the extracted layers to the teacher's activations by layer-wise least squares (default: on).")] = None,
     recipe: Annotated[Optional[str], typer.Option(help="Recipe whose data scores importance and picks the vocabulary.")] = None,
     data: Annotated[Optional[str], typer.Option(help="Own data file instead of the recipe's.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text.")] = None,
@@ -208,22 +210,25 @@ def extract_command(
     """Extract a student from a teacher's own weights, without distilling it (Extract Then Distill).
 
     ETD-Impt keeps the layers, attention heads, head dimensions, FFN neurons and hidden dimensions with
-    the highest gradient importance on the recipe's data, and its most frequent tokens; the result is a
-    standard Hugging Face model folder. A teacher without a trained head is fine-tuned first.
+    the highest gradient importance on the recipe's data, and its most frequent tokens; then every kept
+    layer is re-fitted by least squares to reproduce the teacher's activations on those units
+    (--no-reconstruct skips this). The result is a standard Hugging Face model folder. A teacher
+    without a trained head is fine-tuned first.
     """
     with _one_line_errors(debug):
         from kdedge.pipeline import extract
         from kdedge.progress import Reporter
 
         chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init,
-                                      max_params)
+                                      max_params, reconstruct)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         summary = extract(chosen, output, run_dir or Path("runs") / chosen.name, Reporter(quiet=quiet))
         Console().print(f"extracted a {summary['kind']} student ({summary['params']:,} parameters, "
                         f"{summary['compression']:.1f}x smaller) to {output}")
 
 
-def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init, max_params):
+def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init, max_params,
+                         reconstruct=None):
     """The chosen recipe with the command line's options applied (explicit options win over --set)."""
     from kdedge.recipe import load_recipe
 
@@ -240,7 +245,8 @@ def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column,
         overrides.append("student.target=null")
     for key, value in (("teacher.name", teacher), ("data.source", data), ("data.text_column", text_column),
                        ("data.label_column", label_column), ("student.target", target), ("student.kind", student),
-                       ("student.init", init), ("student.max_params", max_params)):
+                       ("student.init", init), ("student.max_params", max_params),
+                       ("student.reconstruct", None if reconstruct is None else str(reconstruct).lower())):
         if value is not None:
             overrides.append(f"{key}={value}")
     if data is not None and not any(o.startswith("name=") for o in overrides):

@@ -79,6 +79,11 @@ class StudentConfig:
     `init`: `pca` (BiLSTM: embeddings from a PCA of the teacher's), `etd-impt` / `etd-rand`
     (Transformer: extracted from the teacher by importance / uniformly and at random), `random`
     (the baseline), or `auto`: pca for a BiLSTM, etd-impt for a Transformer.
+
+    `reconstruct` (extracted Transformers): after extraction, re-fit every kept layer in closed form so
+    that it reproduces the teacher's activations on the kept units (layer-wise least squares over
+    `importance_samples` transfer texts, kdedge.reconstruct). `importance_samples` texts also score
+    ETD-Impt's importance.
     """
 
     kind: Literal["bilstm", "transformer"] = "bilstm"
@@ -92,6 +97,7 @@ class StudentConfig:
     heads: int | None = None
     intermediate_size: int | None = None
     importance_samples: int = 512
+    reconstruct: bool = True
     dropout: float = 0.2
     seed: int = 0
 

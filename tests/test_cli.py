@@ -92,13 +92,22 @@ def test_extract_writes_a_hugging_face_model(tiny_teacher_dir, tiny_csv, tmp_pat
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "student" / "kdedge-student.json").read_text())
-    assert abs(summary["compression"] - 3) <= 0.3
+    assert abs(summary["compression"] - 3) <= 0.3 and summary["reconstructed"]
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "student").eval()
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "student")
     batch = tokenizer(["the movie was great"], return_tensors="pt")
     with torch.no_grad():
         assert model(**batch).logits.shape == (1, 3)
     assert model.config.num_hidden_layers <= 2
+    # --no-reconstruct keeps the weights exactly as extracted (the teacher and its scores are reused)
+    plain = tmp_path / "plain"
+    result = runner.invoke(app, [*args[:2], "-o", str(plain), *args[4:], "--no-reconstruct"])
+    assert result.exit_code == 0, result.output
+    assert not json.loads((plain / "kdedge-student.json").read_text())["reconstructed"]
+    unfitted = AutoModelForSequenceClassification.from_pretrained(plain)
+    query = "bert.encoder.layer.0.attention.self.query.weight"
+    assert unfitted.state_dict()[query].shape == model.state_dict()[query].shape
+    assert not torch.equal(unfitted.state_dict()[query], model.state_dict()[query])
 
 
 def test_init_that_does_not_fit_the_student_kind(tmp_path):

@@ -40,6 +40,7 @@ from kdedge_runtime.encoding import TextEncoder  # noqa: E402
 
 from kdedge.extract import extract_transformer, select_structure  # noqa: E402
 from kdedge.importance import importance_scores  # noqa: E402
+from kdedge.reconstruct import layer_norm_fit, reconstruct, ridge_fit  # noqa: E402
 from kdedge.students.transformer import TransformerConfig  # noqa: E402
 from kdedge.teacher import count_params, load_teacher  # noqa: E402
 
@@ -103,3 +104,73 @@ def test_etd_rand_is_seeded_and_uniform_in_depth(teacher_and_scores):
     assert first == select_structure(c, 1, 1, 16, 40, 16, "etd-rand", seed=3)
     assert first != select_structure(c, 1, 1, 16, 40, 16, "etd-rand", seed=4)
     assert first.layers == [c.num_hidden_layers - 1]
+
+
+# --- layer-wise reconstruction after extraction --------------------------------------------------
+
+
+def test_ridge_fit_recovers_a_linear_map_and_keeps_the_prior_without_signal():
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(400, 6, generator=generator)
+    weight, bias = torch.randn(3, 6, generator=generator), torch.randn(3, generator=generator)
+    fitted_weight, fitted_bias = ridge_fit(inputs, inputs @ weight.T + bias, torch.zeros(3, 6), torch.zeros(3), 1e-6)
+    assert torch.allclose(fitted_weight, weight, atol=1e-3) and torch.allclose(fitted_bias, bias, atol=1e-3)
+    # targets the prior already produces exactly: the prior stays, whatever the penalty
+    kept_weight, kept_bias = ridge_fit(inputs, inputs @ weight.T + bias, weight, bias, 10.0)
+    assert torch.allclose(kept_weight, weight, atol=1e-5) and torch.allclose(kept_bias, bias, atol=1e-5)
+
+
+def test_layer_norm_fit_recovers_gain_and_bias():
+    inputs = torch.randn(300, 8, generator=torch.Generator().manual_seed(1))
+    gain, bias = torch.linspace(0.5, 2.0, 8), torch.linspace(-1.0, 1.0, 8)
+    targets = torch.nn.functional.layer_norm(inputs, (8,), gain, bias, eps=1e-12)
+    fitted_gain, fitted_bias = layer_norm_fit(inputs, targets, 1e-12, torch.ones(8), ridge=1e-8)
+    assert torch.allclose(fitted_gain, gain, atol=1e-4) and torch.allclose(fitted_bias, bias, atol=1e-4)
+
+
+def _extract(teacher, scores, heads, head_dim, inner, hidden):
+    c = teacher.model.config
+    selection = select_structure(c, c.num_hidden_layers, heads, head_dim, inner, hidden, "etd-impt", scores)
+    config = student_config(teacher, c.num_hidden_layers, heads, head_dim, inner, c.vocab_size)
+    return extract_transformer(teacher.model, config, selection, np.arange(c.vocab_size)), selection
+
+
+def _batch(encoder, texts):
+    return (torch.from_numpy(a) for a in encoder.pad(encoder.encode(texts)))
+
+
+def test_reconstruction_leaves_a_full_size_student_as_extracted(teacher_and_scores):
+    teacher, encoder, texts, scores = teacher_and_scores
+    c = teacher.model.config
+    head_dim = c.hidden_size // c.num_attention_heads
+    student, selection = _extract(teacher, scores, c.num_attention_heads, head_dim, c.intermediate_size, c.hidden_size)
+    ids, mask = _batch(encoder, texts[:32])
+    reconstruct(student, teacher.model, selection, ids, ids, mask)
+    with torch.no_grad():
+        expected = teacher.model(input_ids=ids, attention_mask=mask).logits
+        assert torch.allclose(student(ids, mask), expected, atol=1e-4)
+
+
+def test_reconstruction_brings_a_narrow_student_closer_to_the_teacher_on_unseen_texts(teacher_and_scores):
+    teacher, encoder, texts, scores = teacher_and_scores
+    c = teacher.model.config  # hidden 64, 2 heads of 32, FFN 128: keep 1 head, hidden 32, FFN 48
+    student, selection = _extract(teacher, scores, 1, 32, 48, 32)
+    fit_ids, fit_mask = _batch(encoder, texts[:32])
+    test_ids, test_mask = _batch(encoder, texts[32:])
+
+    def error() -> float:
+        with torch.no_grad():
+            teacher_states = teacher.model.bert(input_ids=test_ids, attention_mask=test_mask).last_hidden_state
+            student_states = student.model.bert(input_ids=test_ids, attention_mask=test_mask).last_hidden_state
+        real = test_mask.bool()
+        return float(((student_states - teacher_states[..., selection.hidden]) ** 2)[real].mean())
+
+    before = error()
+    trained = {name: p.clone() for name, p in student.named_parameters()}
+    reconstruct(student, teacher.model, selection, fit_ids, fit_ids, fit_mask)
+    after = error()
+    assert after < 0.8 * before, (before, after)  # measured: 0.041 → 0.027
+    changed = [name for name, p in student.named_parameters() if not torch.equal(p, trained[name])]
+    assert any("query" in n for n in changed) and any("LayerNorm" in n for n in changed)
+    assert not any("word_embeddings" in n for n in changed)  # embeddings are kept as extracted
+    assert c.hidden_size == 64

@@ -19,6 +19,7 @@ from kdedge.extract import extract_transformer, init_bilstm_embeddings, select_s
 from kdedge.importance import importance_scores
 from kdedge.progress import Reporter
 from kdedge.recipe import StudentConfig, parse_target
+from kdedge.reconstruct import reconstruct
 from kdedge.sizing import budget_for, solve_bilstm_shape, solve_transformer_shape
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES, TransformerClassifier, TransformerConfig
@@ -108,4 +109,25 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -
         )
         student = extract_transformer(teacher.model, config, selection, trimmed.teacher_ids)
         reporter.note(f"{method}: kept teacher layers {', '.join(str(i + 1) for i in selection.layers)}")
+        if spec.reconstruct:
+            _reconstruct(student, teacher, encoder, trimmed, selection, data.transfer[: spec.importance_samples],
+                         reporter)
     return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason, trimmed.teacher_ids)
+
+
+def _reconstruct(student, teacher, encoder, trimmed, selection, texts, reporter) -> None:
+    """Re-fit the extracted student on `texts`, read by both models at the same token positions."""
+    teacher_vocab = max(int(trimmed.teacher_ids.max()) + 1, teacher.model.get_input_embeddings().num_embeddings)
+    unk = teacher.hf_tokenizer.unk_token_id
+    to_student = np.full(teacher_vocab, trimmed.pad_token_id, dtype=np.int64)
+    to_student[trimmed.teacher_ids] = np.arange(len(trimmed.teacher_ids))
+    if unk is not None and unk < teacher_vocab:  # a token the student dropped reads as its unknown token
+        dropped = np.ones(teacher_vocab, dtype=bool)
+        dropped[trimmed.teacher_ids] = False
+        to_student[dropped] = to_student[unk]
+    input_ids, attention_mask = (torch.from_numpy(a) for a in encoder.pad(encoder.encode(texts)))
+    with reporter.progress("reconstructing the extracted layers", 1) as task:
+        reconstruct(student, teacher.model, selection, input_ids, torch.from_numpy(to_student)[input_ids],
+                    attention_mask)
+        task.advance(1)
+    reporter.note(f"reconstructed every kept layer by least squares on {len(texts)} transfer texts")
