@@ -54,7 +54,12 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra recipe override, e.g. distill.learning_rate=1e-3 (repeatable)")
     parser.add_argument("--name", default="etd_init", help="file name stem of the results (default etd_init)")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="only redraw the table and plot from an earlier run's JSON (no training)")
     args = parser.parse_args()
+    if args.render:
+        render(json.loads(args.render.read_text()), args.render.with_suffix(""))
+        return
 
     reporter = Reporter()
     base = load_recipe("sentiment-transformer").with_overrides(
@@ -80,44 +85,58 @@ def main() -> None:
         result = distill(built.model, encoder, train, dev, recipe.distill, reporter, pairs, online)
         curve = [{"step": 0, "dev_score": start_accuracy}] + result.history
         curves[init] = curve
-        reached = next((point["step"] for point in curve if point["dev_score"] >= goal), None)
         rows.append({"init": init, "params": count_params(built.model), "dev_at_start": start_accuracy,
-                     "best_dev": result.best_dev_score, "steps_to_95pct_teacher": reached,
+                     "best_dev": result.best_dev_score, "steps_to_95pct_teacher": steps_to(curve, goal),
                      "build_seconds": build_seconds,
                      "minutes": (time.perf_counter() - started) / 60, "shape": built.shape})
 
-    machine = fingerprint()
     command = "python benchmarks/etd_init.py " + " ".join(sys.argv[1:])
-    by_init = {row["init"]: row for row in rows}
+    stages = ", ".join(f"{s.name} ({_weights(s)})" for s in base.distill.resolved_stages)
+    measured = {"command": command.strip(), "machine": fingerprint(), "teacher_dev_accuracy": teacher_dev,
+                "target": args.target, "epochs": args.epochs, "evals_per_epoch": args.evals_per_epoch,
+                "learning_rate": base.distill.learning_rate, "batch_size": base.distill.batch_size,
+                "stages": stages, "rows": rows, "curves": curves}
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / f"{args.name}.json").write_text(json.dumps(measured, indent=2))
+    render(measured, args.output_dir / args.name)
+
+
+def steps_to(curve: list[dict], goal: float) -> int | None:
+    """The first evaluated step whose dev accuracy reaches `goal` (None: never)."""
+    return next((point["step"] for point in curve if point["dev_score"] >= goal), None)
+
+
+def render(measured: dict, stem: Path) -> None:
+    """Write STEM.md (the table) and STEM.png (the curves) from a run's measurements."""
+    rows, curves, teacher = measured["rows"], measured["curves"], measured["teacher_dev_accuracy"]
+    machine = measured["machine"]
     lines = [
-        f"command: `{command.strip()}`",
+        f"command: `{measured['command']}`",
         f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}",
         f"student: {rows[0]['shape']}",
-        f"distillation: {', '.join(f'{s.name} ({_weights(s)})' for s in base.distill.resolved_stages)}",
-        f"teacher dev accuracy {teacher_dev:.4f}; goal = 95% of it = {goal:.4f}; "
-        f"{args.epochs} epochs, dev evaluated {args.evals_per_epoch}x per epoch, no early stopping; "
-        f"learning rate {base.distill.learning_rate:g} (one-cycle), batch {base.distill.batch_size}, "
-        "same for every init",
+        f"distillation: {measured['stages']}",
+        f"teacher dev accuracy {teacher:.4f}; goals: 95% of it = {0.95 * teacher:.4f}, 90% = {0.90 * teacher:.4f}; "
+        f"{measured['epochs']} epochs, dev evaluated {measured['evals_per_epoch']}x per epoch "
+        f"(every {curves['random'][1]['step']} steps), no early stopping; learning rate "
+        f"{measured['learning_rate']:g} (one-cycle), batch {measured['batch_size']}, same for every init",
         "",
-        "| init | seconds to build | dev accuracy before training | best dev accuracy | steps to 95% of teacher "
-        "| saving vs random |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| init | seconds to build | dev accuracy before training | best dev accuracy "
+        "| steps to 95% of teacher | saving vs random | steps to 90% of teacher | saving vs random |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    random_steps = by_init["random"]["steps_to_95pct_teacher"]
     for row in rows:
-        steps = row["steps_to_95pct_teacher"]
-        saving = (f"{1 - steps / random_steps:.0%}" if steps is not None and random_steps else
-                  ("random never reached it" if steps is not None else "—"))
+        cells = []
+        for share in (0.95, 0.90):
+            goal = share * teacher
+            steps, baseline = steps_to(curves[row["init"]], goal), steps_to(curves["random"], goal)
+            saving = (f"{1 - steps / baseline:.0%}" if steps is not None and baseline else
+                      ("random never reached it" if steps is not None else "—"))
+            cells += [str(steps) if steps is not None else "not reached", saving]
         lines.append(f"| {row['init']} | {row['build_seconds']:.0f} | {row['dev_at_start']:.4f} | "
-                     f"{row['best_dev']:.4f} | "
-                     f"{steps if steps is not None else 'not reached'} | {saving} |")
+                     f"{row['best_dev']:.4f} | {' | '.join(cells)} |")
     print("\n".join(lines))
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    (args.output_dir / f"{args.name}.json").write_text(json.dumps(
-        {"command": command, "machine": machine, "teacher_dev_accuracy": teacher_dev, "rows": rows,
-         "curves": curves}, indent=2))
-    _plot(curves, goal, teacher_dev, args.output_dir / f"{args.name}.png", args.target)
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    _plot(curves, 0.95 * teacher, teacher, stem.with_suffix(".png"), measured["target"])
 
 
 def _weights(stage) -> str:
@@ -135,6 +154,7 @@ def _plot(curves: dict[str, list[dict]], goal: float, teacher: float, path: Path
         axis.plot([p["step"] for p in curve], [p["dev_score"] for p in curve], marker=".", label=init)
     axis.axhline(teacher, color="black", linewidth=1, label="teacher")
     axis.axhline(goal, color="grey", linestyle="--", linewidth=1, label="95% of teacher")
+    axis.axhline(goal * 90 / 95, color="grey", linestyle=":", linewidth=1, label="90% of teacher")
     axis.set_xlabel("distillation steps (batch 64)")
     axis.set_ylabel("dev accuracy")
     axis.set_title(f"{target} tiny-Transformer student: initialisation vs distillation steps")

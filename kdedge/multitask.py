@@ -213,7 +213,8 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         calibration = (calibration_batches(student_encoder, union, recipe.export.calibration_size, recipe.data.seed)
                        if "int8-static" in recipe.export.variants else [])
         variants = build_variants(staging, student_encoder, fp32_logits, texts, evaluate, rows_of, MEAN_SCORE,
-                                  calibration, recipe.export, reporter)
+                                  calibration, recipe.export, reporter,
+                                  recipe.export.resolved_per_channel(recipe.student.kind))
         reporter.note(variant_summary(variants))
         chosen = next(row for row in variants if row.chosen)
         metrics = {"teacher": teacher_metrics, "student": student_metrics,

@@ -333,7 +333,8 @@ def _gated_variants(staging: Path, encoder: TextEncoder, reference_logits: np.nd
                   f"gate {recipe.export.min_agreement:.0%} agreement, tolerance {recipe.export.max_accuracy_drop:g}")
     variants = build_variants(staging, encoder, fp32_logits, data.test.texts,
                               lambda logits: split_metrics(task, data.labels, data.test, logits), rows_of,
-                              primary_metric(task), calibration, recipe.export, reporter)
+                              primary_metric(task), calibration, recipe.export, reporter,
+                              recipe.export.resolved_per_channel(recipe.student.kind))
     reporter.note(variant_summary(variants))
     return variants, parity
 

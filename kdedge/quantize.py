@@ -39,8 +39,10 @@ def _pre_processed(source: Path, scratch: str) -> str:
     return str(prepared)
 
 
-def quantize_dynamic_int8(source: Path, target: Path, calibration: Calibration | None = None) -> Path:
-    """Dynamic INT8: weights stored as int8, activations quantized per batch at run time (CPU default)."""
+def quantize_dynamic_int8(source: Path, target: Path, calibration: Calibration | None = None,
+                          per_channel: bool = False) -> Path:
+    """Dynamic INT8: weights stored as int8 (one scale per matrix, or per output channel), activations
+    quantized per batch at run time (CPU default)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -48,7 +50,7 @@ def quantize_dynamic_int8(source: Path, target: Path, calibration: Calibration |
         # fused com.microsoft ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
         # their outputs are float, which is what DefaultTensorType tells the quantizer
         quantize_dynamic(_pre_processed(source, scratch), str(target), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                         per_channel=per_channel, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return target
 
 

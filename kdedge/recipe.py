@@ -216,6 +216,9 @@ class ExportConfig:
     accuracy is at most `max_accuracy_drop` (0.01 = 1 point) below fp32's. Static INT8 calibrates on
     `calibration_size` transfer texts. `keep_variants` also ships every other variant that passed its
     gate as `variants/model.<variant>.onnx` (for `kdedge bench`, or an FP16 model for a GPU).
+    `per_channel` gives int8-dynamic one weight scale per output channel instead of one per matrix;
+    unset, it is on for Transformer students (their reconstructed or extracted matrices have outlier
+    channels that a single scale crushes) and off for BiLSTMs.
     """
 
     opset: int = 17
@@ -225,6 +228,10 @@ class ExportConfig:
     keep_variants: bool = False
     atol: float = 1e-4
     min_agreement: float = 0.99
+    per_channel: bool | None = None
+
+    def resolved_per_channel(self, student_kind: str) -> bool:
+        return self.per_channel if self.per_channel is not None else student_kind == "transformer"
 
 
 @dataclass(frozen=True)

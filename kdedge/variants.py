@@ -73,12 +73,14 @@ def build_variants(
     calibration: Calibration,
     config: ExportConfig,
     reporter: Reporter,
+    per_channel: bool = False,
 ) -> list[VariantRow]:
     """Measure fp32 (`staging/model.onnx`) and each variant of `config.variants`; leave the chosen one
     as `staging/model.onnx` and no other model file. Returns the table, chosen row marked.
 
     `evaluate(logits)` gives a model's test metrics (`metric` among them) from `Predictor.logits` of
-    `texts`; `rows_of(logits)` its predictions as 2-D rows (texts, or words for NER) for the gate."""
+    `texts`; `rows_of(logits)` its predictions as 2-D rows (texts, or words for NER) for the gate;
+    `per_channel`: int8-dynamic with one weight scale per output channel."""
     threads = os.cpu_count()
     sample = encoder.pad(encoder.encode(texts[:LATENCY_BATCH] or ["sample"]))
     fp32_metrics = evaluate(fp32_logits)
@@ -94,7 +96,8 @@ def build_variants(
         row = VariantRow(name)
         rows.append(row)
         try:
-            VARIANT_BUILDERS[name](staging / MODEL_FILE, staging / file, calibration)
+            options = {"per_channel": per_channel} if name == "int8-dynamic" else {}
+            VARIANT_BUILDERS[name](staging / MODEL_FILE, staging / file, calibration, **options)
         except Exception as error:  # an onnxruntime tool that cannot handle this graph: report, ship the rest
             row.note = f"could not be built: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
             reporter.note(f"[yellow]{name}:[/] {row.note}")

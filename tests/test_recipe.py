@@ -84,3 +84,13 @@ def test_parse_target(text, ratio):
 def test_parse_target_rejects_nonsense(text):
     with pytest.raises(ConfigError):
         parse_target(text)
+
+
+def test_per_channel_int8_is_on_for_transformers_unless_the_recipe_says():
+    from kdedge.recipe import load_recipe
+
+    transformer, bilstm = load_recipe("sentiment-transformer"), load_recipe("sentiment-bilstm")
+    assert transformer.export.resolved_per_channel(transformer.student.kind)
+    assert not bilstm.export.resolved_per_channel(bilstm.student.kind)
+    assert not transformer.with_overrides(["export.per_channel=false"]).export.resolved_per_channel("transformer")
+    assert bilstm.with_overrides(["export.per_channel=true"]).export.resolved_per_channel("bilstm")

@@ -68,7 +68,7 @@ def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, m
     other.mkdir()
     export_student(other, seed=1)  # a different network: its labels disagree with fp32 on many rows
 
-    def broken(source, target, calibration):
+    def broken(source, target, calibration, **options):
         shutil.copy(other / MODEL_FILE, target)
 
     monkeypatch.setitem(__import__("kdedge.variants").variants.VARIANT_BUILDERS, "int8-dynamic", broken)
@@ -83,7 +83,7 @@ def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, m
 
 
 def copy_of(folder):
-    def build(source, target, calibration):
+    def build(source, target, calibration, **options):
         shutil.copy(folder / MODEL_FILE, target)
     return build
 
