@@ -249,10 +249,9 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
     else:
         torch.save(built.model.state_dict(), partial / "student.pt")
         built.tokenizer.save(str(partial / TOKENIZER_FILE))
-    reconstructed = recipe.student.reconstruct and recipe.student.resolved_init in ("etd-impt", "etd-rand")
-    summary = {"kind": recipe.student.kind, "init": recipe.student.resolved_init, "reconstructed": reconstructed,
-               "params": params, "teacher_params": teacher.params, "compression": teacher.params / params, "shape": built.shape,
-               "config": built.model.config.to_dict()}
+    summary = {"kind": recipe.student.kind, "init": recipe.student.resolved_init,
+               "reconstructed": built.reconstructed, "params": params, "teacher_params": teacher.params,
+               "compression": teacher.params / params, "shape": built.shape, "config": built.model.config.to_dict()}
     (partial / "kdedge-student.json").write_text(json.dumps(summary, indent=2))
     if output.exists():
         output.rmdir()

@@ -28,7 +28,7 @@ from torch import nn
 
 from kdedge.extract import TransformerSelection
 
-DEFAULT_RIDGE = 0.01  # penalty, relative to the mean input variance, towards the extracted weights
+DEFAULT_RIDGE = 0.01  # penalty towards the extracted weights, relative to the mean input power
 
 
 def ridge_fit(inputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,

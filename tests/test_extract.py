@@ -154,6 +154,7 @@ def test_reconstruction_leaves_a_full_size_student_as_extracted(teacher_and_scor
 def test_reconstruction_brings_a_narrow_student_closer_to_the_teacher_on_unseen_texts(teacher_and_scores):
     teacher, encoder, texts, scores = teacher_and_scores
     c = teacher.model.config  # hidden 64, 2 heads of 32, FFN 128: keep 1 head, hidden 32, FFN 48
+    assert c.hidden_size == 64
     student, selection = _extract(teacher, scores, 1, 32, 48, 32)
     fit_ids, fit_mask = _batch(encoder, texts[:32])
     test_ids, test_mask = _batch(encoder, texts[32:])
@@ -173,4 +174,3 @@ def test_reconstruction_brings_a_narrow_student_closer_to_the_teacher_on_unseen_
     changed = [name for name, p in student.named_parameters() if not torch.equal(p, trained[name])]
     assert any("query" in n for n in changed) and any("LayerNorm" in n for n in changed)
     assert not any("word_embeddings" in n for n in changed)  # embeddings are kept as extracted
-    assert c.hidden_size == 64

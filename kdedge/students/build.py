@@ -36,6 +36,7 @@ class BuiltStudent:
     pad_token_id: int
     shape: str  # the chosen shape and why, for people
     teacher_ids: np.ndarray | None = None  # teacher id of each student token id, when the vocabulary was trimmed
+    reconstructed: bool = False  # extracted, then re-fitted layer by layer (kdedge.reconstruct)
 
 
 def build_student(
@@ -112,7 +113,8 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -
         if spec.reconstruct:
             _reconstruct(student, teacher, encoder, trimmed, selection, data.transfer[: spec.importance_samples],
                          reporter)
-    return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason, trimmed.teacher_ids)
+    return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason, trimmed.teacher_ids,
+                        reconstructed=method != "random" and spec.reconstruct)
 
 
 def _reconstruct(student, teacher, encoder, trimmed, selection, texts, reporter) -> None:
