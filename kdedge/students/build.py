@@ -97,6 +97,7 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -
         task=task,
     )
     method = spec.resolved_init
+    reconstructed = method != "random" and spec.reconstruct
     if method == "random":
         student = TransformerClassifier(config)
     else:
@@ -110,11 +111,11 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -
         )
         student = extract_transformer(teacher.model, config, selection, trimmed.teacher_ids)
         reporter.note(f"{method}: kept teacher layers {', '.join(str(i + 1) for i in selection.layers)}")
-        if spec.reconstruct:
+        if reconstructed:
             _reconstruct(student, teacher, encoder, trimmed, selection, data.transfer[: spec.importance_samples],
                          reporter)
     return BuiltStudent(student, trimmed.tokenizer, trimmed.pad_token_id, shape.reason, trimmed.teacher_ids,
-                        reconstructed=method != "random" and spec.reconstruct)
+                        reconstructed=reconstructed)
 
 
 def _reconstruct(student, teacher, encoder, trimmed, selection, texts, reporter) -> None:
