@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdedge.machine import fingerprint
+from kdedge.bench.machine import fingerprint
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdedge.machine import fingerprint
+from kdedge.bench.machine import fingerprint
 
 RECIPES = {"bilstm": "sentiment-bilstm", "transformer": "sentiment-transformer"}
 
@@ -51,15 +51,15 @@ def objectives(kind: str, epochs: int) -> dict[str, list[dict]]:
 
 def main() -> None:
     import torch
-    from kdedge_runtime.encoding import TextEncoder
 
-    from kdedge.distill import OnlineTeacher, distill, resolve_layer_pairs
-    from kdedge.labelling import model_logits
-    from kdedge.pipeline import distill_sets, prepare
+    from kdedge.distill.loop import OnlineTeacher, distill, resolve_layer_pairs
+    from kdedge.pipeline.prepare import distill_sets, prepare
     from kdedge.progress import Reporter
     from kdedge.recipe import Recipe, load_recipe
     from kdedge.students.build import build_student
-    from kdedge.teacher import count_params
+    from kdedge.teacher.labelling import model_logits
+    from kdedge.teacher.loading import count_params
+    from kdedge_runtime.encoding import TextEncoder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kinds", default="bilstm,transformer")

@@ -7,7 +7,7 @@
 Distils the same tiny-Transformer shape (the sentiment-transformer recipe's, at --target) from five starts:
 `random` initialisation, `etd-rand` (teacher layers kept uniformly, widths at random) and `etd-impt`
 (layers, heads, head dims, FFN neurons and hidden dims kept by gradient importance) as extracted, and
-the two extractions after layer-wise reconstruction (kdedge.reconstruct: each kept layer re-fitted
+the two extractions after layer-wise reconstruction (kdedge.students.reconstruct: each kept layer re-fitted
 in closed form to the teacher's activations on 512 transfer texts), with the same data, teacher
 logits, optimiser, schedule and number of steps, and no early stopping. It prints accuracy on the
 held-out labelled texts (dev and test, 3,000 tweets: nothing is selected on them here, and 1,000 dev
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdedge.machine import fingerprint
+from kdedge.bench.machine import fingerprint
 
 HELD = 5  # evaluations in a row for the second, noise-resistant count (110 steps at the default 24 per epoch)
 STARTS = (  # (label, student.init, student.reconstruct, short name for --starts)
@@ -43,14 +43,14 @@ STARTS = (  # (label, student.init, student.reconstruct, short name for --starts
 
 def main() -> None:
     import torch
-    from kdedge_runtime.encoding import TextEncoder
 
-    from kdedge.distill import DistillSet, OnlineTeacher, dev_score, distill, resolve_layer_pairs
-    from kdedge.pipeline import distill_sets, prepare
+    from kdedge.distill.loop import DistillSet, OnlineTeacher, dev_score, distill, resolve_layer_pairs
+    from kdedge.pipeline.prepare import distill_sets, prepare
     from kdedge.progress import Reporter
     from kdedge.recipe import load_recipe
     from kdedge.students.build import build_student
-    from kdedge.teacher import count_params
+    from kdedge.teacher.loading import count_params
+    from kdedge_runtime.encoding import TextEncoder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)

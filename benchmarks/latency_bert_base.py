@@ -24,12 +24,12 @@ from pathlib import Path
 def main() -> None:
     from transformers import BertConfig, BertForSequenceClassification
 
-    from kdedge.bench import RANDOM_BERT_BASE, BenchConfig, run_benchmark
-    from kdedge.bench_report import bench_markdown, bench_plot, bench_table
-    from kdedge.pipeline import compress
+    from kdedge.bench.report import bench_markdown, bench_plot, bench_table
+    from kdedge.bench.runner import RANDOM_BERT_BASE, BenchConfig, run_benchmark
+    from kdedge.pipeline.compress import compress
     from kdedge.progress import Reporter
     from kdedge.recipe import load_recipe
-    from kdedge.teacher import count_params
+    from kdedge.teacher.loading import count_params
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=Path("benchmarks/results/compress_default/run"))

@@ -20,18 +20,17 @@ import sys
 import time
 from pathlib import Path
 
-from kdedge.machine import fingerprint
+from kdedge.bench.machine import fingerprint
 
 SINGLE = {"sentiment": "compress_default", "ner": "compress_ner-bilstm"}
 
 
 def main() -> None:
-    from kdedge_runtime import Predictor
-
-    from kdedge.latency import median_ms
-    from kdedge.multitask import compress_multitask
+    from kdedge.export.latency import median_ms
+    from kdedge.pipeline.multitask import compress_multitask
     from kdedge.progress import Reporter
     from kdedge.recipe import load_recipe
+    from kdedge_runtime import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="multitask-bilstm")
@@ -81,8 +80,8 @@ def main() -> None:
               f"students {' + '.join(f'{p:,}' for p in single_params.values()) or '—'}; teachers "
               f"{' + '.join(f'{p:,}' for p in teacher_params)}."]
 
+    from kdedge.data.tasks import load_data
     from kdedge.recipe import task_recipes
-    from kdedge.tasks import load_data
 
     sentiment_recipe = task_recipes(recipe)["sentiment"]
     texts = load_data(sentiment_recipe.data, cache_dir=work / "run" / "cache" / "datasets").test.texts[:32]

@@ -26,9 +26,10 @@ def main(argv: list[str]) -> int:
         return 2
     folder, texts = Path(argv[0]), argv[1:] or ["what a wonderful day", "this is the worst service ever", "ok then"]
     import numpy as np
-    from kdedge_runtime import Predictor
     from optimum.onnxruntime import ORTModelForSequenceClassification
     from transformers import PreTrainedTokenizerFast
+
+    from kdedge_runtime import Predictor
 
     model = ORTModelForSequenceClassification.from_pretrained(folder, file_name="model.onnx")
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))

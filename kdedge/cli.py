@@ -84,7 +84,7 @@ def compress(
     several GPUs or processes (distill.mixed_precision sets bf16/fp16 autocast).
     """
     with _one_line_errors(debug):
-        from kdedge.pipeline import compress as run_compress
+        from kdedge.pipeline.compress import compress as run_compress
         from kdedge.progress import Reporter
         from kdedge.report import compression_table, variants_table
 
@@ -93,7 +93,7 @@ def compress(
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         reporter = Reporter(quiet=quiet)
         if chosen.multitask:
-            from kdedge.multitask import compress_multitask
+            from kdedge.pipeline.multitask import compress_multitask
             from kdedge.report import multitask_table
 
             if teacher is not None or data is not None:
@@ -142,7 +142,7 @@ def export_teacher_command(
     measures it next to the students.
     """
     with _one_line_errors(debug):
-        from kdedge.pipeline import export_teacher
+        from kdedge.pipeline.export_teacher import export_teacher
         from kdedge.progress import Reporter
         from kdedge.report import variants_table
 
@@ -173,9 +173,9 @@ def label_command(
     `kdedge compress` with the same --run-dir, which finds the cache complete.
     """
     with _one_line_errors(debug):
-        from kdedge.pipeline import prepare
+        from kdedge.pipeline.prepare import prepare
         from kdedge.progress import Reporter
-        from kdedge.teacher_cache import parse_shard
+        from kdedge.teacher.cache import parse_shard
 
         chosen = _recipe_with_options(recipe, set_, None, None, None, None, None, None, None, None)
         position = parse_shard(shard)
@@ -216,7 +216,7 @@ def extract_command(
     without a trained head is fine-tuned first.
     """
     with _one_line_errors(debug):
-        from kdedge.pipeline import extract
+        from kdedge.pipeline.extract import extract
         from kdedge.progress import Reporter
 
         chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init,
@@ -280,7 +280,7 @@ def bench_command(
     provider: Annotated[str, typer.Option(help="cpu, or cuda (onnxruntime-gpu and a CUDA device).")] = "cpu",
     max_seconds: Annotated[float, typer.Option(help="Time cap per model and setting, seconds.")] = 10.0,
     min_seconds: Annotated[float, typer.Option(help="Least sampling time per model and setting, seconds.")] = 1.0,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: kdedge/bench_schema.json).")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: kdedge/bench/schema.json).")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write results as a Markdown table.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw throughput against batch size as a PNG.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -292,8 +292,8 @@ def bench_command(
     INT8 (what you would deploy without kdedge); every row shows its speed-up against both.
     """
     with _one_line_errors(debug):
-        from kdedge.bench import BenchConfig, run_benchmark
-        from kdedge.bench_report import bench_markdown, bench_plot, bench_table
+        from kdedge.bench.report import bench_markdown, bench_plot, bench_table
+        from kdedge.bench.runner import BenchConfig, run_benchmark
         from kdedge.progress import Reporter
 
         for folder in artifacts:

@@ -17,221 +17,18 @@ from typing import Any, Literal
 
 import yaml
 
+from kdedge.data.config import DataConfig
+from kdedge.distill.config import DistillConfig, LossWeights, StageConfig, parse_layer_pair
 from kdedge.errors import ConfigError
+from kdedge.export.config import ExportConfig
+from kdedge.students.config import INITS, StudentConfig, parse_target
+from kdedge.teacher.config import TeacherConfig
 
 RECIPE_VERSION = 1
 
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    """The model to compress.
-
-    `name` is an alias (`minilm`, `bert-base`), a local Hugging Face model folder, or a hub id.
-    A teacher without a trained head for the task is fine-tuned first (`finetune: auto`).
-    """
-
-    name: str = "minilm"
-    finetune: Literal["auto", "always", "never"] = "auto"
-    epochs: float = 2.0
-    learning_rate: float = 5e-5
-    batch_size: int = 32
-    warmup_ratio: float = 0.1
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Labelled data, how it is split, and the unlabelled transfer set.
-
-    `source` is a CSV/TSV/JSONL/Parquet file or `builtin:tweet-sentiment`. For `task:
-    token-classification` (NER) it is a CoNLL file (word and BIO tag per line), JSONL/Parquet with word
-    and tag lists, or `builtin:tweet-ner`; `transfer` then gives plain texts (`text_column`) such as
-    `builtin:tweet-sentiment`. Sizes are row counts
-    (int) or fractions of the deduplicated rows (float). Labelled rows beyond `train_size` join the
-    transfer set with their labels dropped, as XtremeDistil does; `transfer` adds an unlabelled file.
-    """
-
-    source: str = "builtin:tweet-sentiment"
-    task: Literal["sequence-classification", "token-classification"] = "sequence-classification"
-    text_column: str = "text"
-    label_column: str = "label"
-    encoding: str = "utf-8"
-    labels: tuple[str, ...] | None = None
-    max_length: int = 64
-    train_size: int | float | None = None
-    dev_size: int | float = 0.1
-    test_size: int | float = 0.1
-    transfer: str | None = None
-    transfer_encoding: str | None = None  # the transfer file's, when it differs from `encoding`
-    max_transfer: int | None = None
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    """The student's kind, size and initialisation.
-
-    `target` is the compression ratio (teacher parameters / student parameters, embeddings counted),
-    written `30x` or `30`; `max_params` caps the size instead. Explicit sizes override the solver:
-    `embedding_dim` (BiLSTM), `hidden_size` (LSTM units per direction, or the Transformer's width),
-    `layers`, `heads`, `intermediate_size` (Transformer) and `vocab_size`.
-
-    `init`: `pca` (BiLSTM: embeddings from a PCA of the teacher's), `etd-impt` / `etd-rand`
-    (Transformer: extracted from the teacher by importance / uniformly and at random), `random`
-    (the baseline), or `auto`: pca for a BiLSTM, etd-impt for a Transformer.
-
-    `reconstruct` (extracted Transformers): after extraction, re-fit every kept layer in closed form so
-    that it reproduces the teacher's activations on the kept units (layer-wise least squares over
-    `importance_samples` transfer texts, kdedge.reconstruct). `importance_samples` texts also score
-    ETD-Impt's importance.
-    """
-
-    kind: Literal["bilstm", "transformer"] = "bilstm"
-    target: str | None = "30x"
-    max_params: int | None = None
-    init: Literal["auto", "pca", "etd-impt", "etd-rand", "random"] = "auto"
-    embedding_dim: int | None = None
-    hidden_size: int | None = None
-    vocab_size: int | None = None
-    layers: int | None = None
-    heads: int | None = None
-    intermediate_size: int | None = None
-    importance_samples: int = 512
-    reconstruct: bool = True
-    dropout: float = 0.2
-    seed: int = 0
-
-    @property
-    def resolved_init(self) -> str:
-        if self.init != "auto":
-            return self.init
-        return "pca" if self.kind == "bilstm" else "etd-impt"
-
-
-INITS = {"bilstm": ("auto", "pca", "random"), "transformer": ("auto", "etd-impt", "etd-rand", "random")}
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """How much each loss counts in a stage (0 = unused). Each loss is its own module in kdedge.losses.
-
-    soft_logits: T² · KL(teacher/T ‖ student/T); hard_labels: cross-entropy on the teacher's argmax;
-    gold_labels: cross-entropy on human labels (the labelled train split joins the transfer set);
-    hidden_states: MSE between projected student and teacher hidden states (`distill.hidden_layers`);
-    attention: KL between head-averaged attention distributions (Transformer students only).
-    """
-
-    soft_logits: float = 0.0
-    hard_labels: float = 0.0
-    gold_labels: float = 0.0
-    hidden_states: float = 0.0
-    attention: float = 0.0
-
-    @property
-    def uses_logits(self) -> bool:
-        return self.soft_logits > 0 or self.hard_labels > 0 or self.gold_labels > 0
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    """One stage of distillation (XtremeDistil: representations, then soft logits, then hard labels).
-
-    `epochs` and `learning_rate` default to the `distill` section's. `unfreeze: gradual` trains only the
-    top layer group (the classifier) in the first epoch and unfreezes one more group, from the top
-    down, at each following epoch. A stage whose losses include a logit loss stops early on the dev
-    score (accuracy, or entity F1 for NER; ties go to the lower dev loss); a representation-only stage
-    on its own loss over the dev split.
-    """
-
-    name: str
-    losses: LossWeights = field(default_factory=LossWeights)
-    epochs: int | None = None
-    learning_rate: float | None = None
-    unfreeze: Literal["all", "gradual"] = "all"
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Training the student on the teacher-labelled transfer set.
-
-    Without `stages`: one stage, loss = soft_weight * T^2 * KL(teacher/T || student/T) + hard_weight *
-    CE(student, teacher argmax). With `stages`, each runs in order from the previous stage's best
-    checkpoint, is kept in the run directory, and a later run resumes after the last finished one.
-    `hidden_layers` pairs student and teacher layers for the hidden-state loss, as "student:teacher"
-    (0 = embeddings, 1 = first layer, -1 = last); `attention_layer` does the same for attention.
-    Training stops early when dev accuracy has not improved for `patience` evaluations.
-
-    Multi-task recipes only: `task_sampling` picks the task of each training batch with probability
-    proportional to its number of batches (`proportional`: every batch of every task once per epoch),
-    the same for every task (`uniform`), or `annealed` from proportional to nearly uniform over the
-    epochs (Stickland & Murray, 2019), so that a small task is not drowned by a large one.
-
-    `mixed_precision`: `auto` trains in bf16 (or fp16) autocast on a GPU and in full precision on a
-    CPU; `no`, `fp16` and `bf16` force a choice (bf16 also runs on CPUs that support it).
-    """
-
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    temperature: float = 2.0
-    soft_weight: float = 1.0
-    hard_weight: float = 1.0
-    patience: int = 3
-    evals_per_epoch: int = 2
-    seed: int = 0
-    stages: tuple[StageConfig, ...] = ()
-    hidden_layers: tuple[str, ...] = ("-1:-1",)
-    attention_layer: str = "-1:-1"
-    task_sampling: Literal["proportional", "uniform", "annealed"] = "proportional"
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
-
-    @property
-    def resolved_stages(self) -> tuple[StageConfig, ...]:
-        if self.stages:
-            return self.stages
-        return (StageConfig("distill", LossWeights(soft_logits=self.soft_weight, hard_labels=self.hard_weight)),)
-
-    @property
-    def layer_pairs(self) -> list[tuple[int, int]]:
-        return [parse_layer_pair(text) for text in self.hidden_layers]
-
-
-def parse_layer_pair(text: str) -> tuple[int, int]:
-    """`"2:6"` → (student layer 2, teacher layer 6); negative numbers count from the top."""
-    try:
-        student, teacher = (int(part) for part in str(text).split(":"))
-    except ValueError:
-        raise ConfigError(f"cannot read layer pair {text!r}", hint='write "student:teacher", e.g. "-1:-1" or "2:6"') from None
-    return student, teacher
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """ONNX export, the variants to build, and the gates every exported model must pass.
-
-    The fp32 export must match PyTorch within `atol`. `variants` (any of int8-dynamic, int8-static,
-    fp16) are built besides it; each must agree with fp32's predicted labels on `min_agreement` of the
-    test rows or it is not shipped. The artifact ships the fastest variant on this CPU whose test
-    accuracy is at most `max_accuracy_drop` (0.01 = 1 point) below fp32's. Static INT8 calibrates on
-    `calibration_size` transfer texts. `keep_variants` also ships every other variant that passed its
-    gate as `variants/model.<variant>.onnx` (for `kdedge bench`, or an FP16 model for a GPU).
-    `per_channel` gives int8-dynamic one weight scale per output channel instead of one per matrix;
-    unset, it is on for Transformer students (their reconstructed or extracted matrices have outlier
-    channels that a single scale crushes) and off for BiLSTMs.
-    """
-
-    opset: int = 17
-    variants: tuple[Literal["fp32", "int8-dynamic", "int8-static", "fp16"], ...] = ("int8-dynamic", "int8-static")
-    max_accuracy_drop: float = 0.01
-    calibration_size: int = 256
-    keep_variants: bool = False
-    atol: float = 1e-4
-    min_agreement: float = 0.99
-    per_channel: bool | None = None
-
-    def resolved_per_channel(self, student_kind: str) -> bool:
-        return self.per_channel if self.per_channel is not None else student_kind == "transformer"
+# each section's dataclass lives with its stage; a recipe composes them
+__all__ = ["DataConfig", "DistillConfig", "ExportConfig", "LossWeights", "Recipe", "StageConfig", "StudentConfig",
+           "TaskConfig", "TeacherConfig", "load_recipe", "parse_layer_pair", "parse_target"]
 
 
 @dataclass(frozen=True)
@@ -295,18 +92,6 @@ class Recipe:
                 target = target[part]
             target[parts[-1]] = yaml.safe_load(raw_value) if raw_value.strip() else None
         return Recipe.from_dict(values)
-
-
-def parse_target(target: str | float | int) -> float:
-    """`30x`, `30` or 30.0 → 30.0."""
-    text = str(target).strip().lower().removesuffix("x")
-    try:
-        ratio = float(text)
-    except ValueError:
-        raise ConfigError(f"cannot read target {target!r}", hint="write a compression ratio such as 30x") from None
-    if ratio <= 1:
-        raise ConfigError(f"target {target!r} would not compress the teacher", hint="use a ratio above 1, e.g. 30x")
-    return ratio
 
 
 def builtin_recipe_dir() -> Path:

@@ -94,7 +94,7 @@ def tiny_recipe(teacher_dir: Path, data_path: Path, **sections):
 @pytest.fixture(scope="session")
 def artifact(tiny_teacher_dir, tiny_csv, tmp_path_factory) -> Path:
     """A small artifact written by `compress` on the tiny teacher, shared by the runtime and server tests."""
-    from kdedge.pipeline import compress
+    from kdedge.pipeline.compress import compress
 
     root = tmp_path_factory.mktemp("runtime")
     compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2}), root / "artifact", root / "run")

@@ -1,9 +1,9 @@
 import json
 
 import pytest
-from kdedge_runtime.manifest import ArtifactError, read_manifest
 
-from kdedge.artifact import seal, staged_artifact
+from kdedge.export.artifact import seal, staged_artifact
+from kdedge_runtime.manifest import ArtifactError, read_manifest
 
 
 def fill(folder):

@@ -7,11 +7,11 @@ import pytest
 from conftest import tiny_recipe
 from typer.testing import CliRunner
 
-from kdedge.bench import TEACHER_ONNX_INT8, TEACHER_TORCH, BenchConfig, Row, _time, add_speedups, run_benchmark
+from kdedge.bench.runner import TEACHER_ONNX_INT8, TEACHER_TORCH, BenchConfig, Row, _time, add_speedups, run_benchmark
 from kdedge.cli import app
-from kdedge.pipeline import compress
+from kdedge.pipeline.compress import compress
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "kdedge" / "bench_schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parent.parent / "kdedge" / "bench" / "schema.json").read_text())
 TINY = BenchConfig(batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), min_repeats=3, min_seconds=0.05, max_seconds=0.3,
                    warmup_seconds=0.05)
 

@@ -1,10 +1,7 @@
-import pytest
 import torch
 
-from kdedge.errors import ConfigError
-from kdedge.students import STUDENTS, student_classes
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
-from kdedge.teacher import count_params
+from kdedge.teacher.loading import count_params
 
 
 def make_student(**fields):
@@ -45,9 +42,3 @@ def test_backward_direction_reads_the_text_right_to_left():
     expected, _ = student.backward_lstm(student.embeddings(student.token_map[ids.flip(1)]))
     torch.testing.assert_close(states[..., hidden:], expected.flip(1))
     assert not torch.allclose(states, reversed_states)
-
-
-def test_registry_rejects_unknown_kinds():
-    assert student_classes("bilstm") == STUDENTS["bilstm"]
-    with pytest.raises(ConfigError, match="bilstm"):
-        student_classes("cnn")

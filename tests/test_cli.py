@@ -120,7 +120,7 @@ def test_label_in_shards_then_compress_uses_the_cache(tiny_teacher_dir, tiny_csv
     import yaml
     from conftest import tiny_recipe
 
-    from kdedge.teacher_cache import TeacherCache
+    from kdedge.teacher.cache import TeacherCache
 
     recipe_file = tmp_path / "tiny.yaml"
     values = tiny_recipe(tiny_teacher_dir, tiny_csv, data={"max_transfer": 300}).to_dict()

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from kdedge.data import load_task_data, read_columns
+from kdedge.data.readers import load_task_data, read_columns
 from kdedge.errors import DataError
 from kdedge.recipe import DataConfig
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from kdedge.errors import ExportValidationError
-from kdedge.export import check_agreement, check_logit_parity, export_onnx
-from kdedge.quantize import quantize_dynamic_int8
+from kdedge.export.onnx import check_logit_parity, export_onnx
+from kdedge.export.quantize import quantize_dynamic_int8
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 
 
@@ -44,21 +44,13 @@ def test_dynamic_int8_is_smaller_and_agrees(student, tmp_path):
     mask = torch.ones_like(ids)
     full, quantized = run(fp32, ids, mask), run(int8, ids, mask)
     assert np.abs(full - quantized).max() < 0.1
-    assert check_agreement(full, quantized, 0.9, "int8") >= 0.9
+    assert (full.argmax(axis=1) == quantized.argmax(axis=1)).mean() >= 0.9
 
 
 def test_parity_failure_names_the_output_and_the_difference():
     with pytest.raises(ExportValidationError) as error:
         check_logit_parity(np.zeros((3, 2)), np.array([[0, 0], [0, 0.5], [0, 0]]), 1e-4, "the export")
     assert "'logits'" in error.value.message and "0.5" in error.value.message and "row 1" in error.value.message
-
-
-def test_agreement_failure_says_by_how_much():
-    reference = np.eye(2)[[0, 0, 1, 1]]
-    quantized = np.eye(2)[[0, 1, 1, 1]]
-    with pytest.raises(ExportValidationError) as error:
-        check_agreement(reference, quantized, 0.99, "int8")
-    assert "75.00%" in error.value.message and "24.00%" in error.value.message
 
 
 class _OutlierRows(torch.nn.Module):

@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from kdedge.extract import init_bilstm_embeddings, pca_embeddings
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
-from kdedge.vocabulary import trim_vocabulary
+from kdedge.students.extract import init_bilstm_embeddings, pca_embeddings
+from kdedge.students.vocabulary import trim_vocabulary
 
 
 def test_pca_keeps_the_main_directions():
@@ -36,13 +36,13 @@ def test_student_rows_come_from_the_kept_teacher_tokens():
 # --- Transformer extraction ----------------------------------------------------------------------
 
 import pytest  # noqa: E402
-from kdedge_runtime.encoding import TextEncoder  # noqa: E402
 
-from kdedge.extract import extract_transformer, select_structure  # noqa: E402
-from kdedge.importance import importance_scores  # noqa: E402
-from kdedge.reconstruct import layer_norm_fit, reconstruct, ridge_fit  # noqa: E402
+from kdedge.students.extract import extract_transformer, select_structure  # noqa: E402
+from kdedge.students.importance import importance_scores  # noqa: E402
+from kdedge.students.reconstruct import layer_norm_fit, reconstruct, ridge_fit  # noqa: E402
 from kdedge.students.transformer import TransformerConfig  # noqa: E402
-from kdedge.teacher import count_params, load_teacher  # noqa: E402
+from kdedge.teacher.loading import count_params, load_teacher  # noqa: E402
+from kdedge_runtime.encoding import TextEncoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import sentiment_rows
-from kdedge_runtime.encoding import TextEncoder
 
-from kdedge.importance import importance_scores
-from kdedge.teacher import load_teacher
+from kdedge.students.importance import importance_scores
+from kdedge.teacher.loading import load_teacher
+from kdedge_runtime.encoding import TextEncoder
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_recipe
 
-from kdedge.pipeline import compress
+from kdedge.pipeline.compress import compress
 
 OPTIMUM_PYTHON = os.environ.get("KDEDGE_OPTIMUM_PYTHON")
 

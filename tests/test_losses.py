@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from kdedge.losses import (
+from kdedge.distill.config import LossWeights
+from kdedge.distill.losses import (
     LOSSES,
     UNLABELLED,
     AttentionLoss,
@@ -11,8 +12,10 @@ from kdedge.losses import (
     HardLabelsLoss,
     HiddenStatesLoss,
     SoftLogitsLoss,
-    masked_mean,
+    build_loss,
 )
+from kdedge.errors import ConfigError
+from kdedge.teacher.features import masked_mean
 
 
 def test_soft_logits_golden_value():
@@ -43,9 +46,20 @@ def test_hard_labels_golden_value():
     assert HardLabelsLoss()(student, teacher).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_registry_names_each_loss():
-    assert LOSSES == {"soft_logits": SoftLogitsLoss, "hard_labels": HardLabelsLoss, "gold_labels": GoldLabelsLoss,
-                      "hidden_states": HiddenStatesLoss, "attention": AttentionLoss}
+def test_every_recipe_loss_builds_from_the_registry():
+    # a recipe names losses by LossWeights' fields; each must resolve to a loss the loop can build
+    assert set(LOSSES) == set(vars(LossWeights()))
+    teacher = torch.tensor([[0.0, 2 * math.log(3.0)]])
+    student = torch.tensor([[0.0, 0.0]])
+    built = build_loss("soft_logits", temperature=2.0)
+    assert built(student, teacher).item() == pytest.approx(4 * (0.25 * math.log(0.5) + 0.75 * math.log(1.5)), rel=1e-6)
+    assert build_loss("hidden_states", student_dims=[2], teacher_dims=[3]).projections[0].weight.shape == (3, 2)
+
+
+def test_an_unknown_loss_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown loss 'kl'") as error:
+        build_loss("kl")
+    assert all(name in error.value.hint for name in LOSSES)
 
 
 def test_gold_labels_ignore_unlabelled_rows():

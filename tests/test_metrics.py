@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kdedge.metrics import classification_metrics
+from kdedge.data.metrics import classification_metrics
 
 
 def test_accuracy_and_macro_f1():

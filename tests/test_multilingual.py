@@ -10,11 +10,11 @@ import random
 
 import pytest
 from conftest import tiny_recipe
-from kdedge_runtime import Predictor
 from tokenizers import Tokenizer
 
 from kdedge.errors import ConfigError
-from kdedge.pipeline import compress
+from kdedge.pipeline.compress import compress
+from kdedge_runtime import Predictor
 
 WORDS = {
     "positive": ["Großartig", "wunderbar", "génial", "Très", "bien", "Excellent", "Liebe", "heureux", "Super", "schön"],

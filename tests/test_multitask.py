@@ -8,15 +8,15 @@ import pytest
 import torch
 import yaml
 from conftest import tiny_ner_recipe, tiny_recipe
-from kdedge_runtime import Entity, Prediction, Predictor
-from kdedge_runtime.cli import main as runtime_main
 
-from kdedge.distill import task_weights
+from kdedge.distill.loop import task_weights
 from kdedge.errors import ConfigError
-from kdedge.multitask import _check_shared_tokenizer, compress_multitask, multitask_logits
+from kdedge.pipeline.multitask import _check_shared_tokenizer, compress_multitask, multitask_logits
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
+from kdedge_runtime import Entity, Prediction, Predictor
+from kdedge_runtime.cli import main as runtime_main
 
 
 def multitask_recipe(tmp_path, teacher_dir, conll, csv, kind="bilstm", **distill) -> Recipe:
@@ -124,8 +124,9 @@ def test_multitask_logits_match_each_task_view():
     config = BiLSTMConfig(vocab_size=40, embedding_dim=8, hidden_size=6, num_labels=2, teacher_vocab_size=40)
     specs = [TaskSpec("a", "sequence-classification", ("x", "y")), TaskSpec("b", "token-classification", ("O", "B-p"))]
     student = MultiTaskStudent(BiLSTMClassifier(config), specs, dropout=0.0)
-    from kdedge_runtime.encoding import TextEncoder
     from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from kdedge_runtime.encoding import TextEncoder
 
     vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate("one two three four five".split())}}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
@@ -185,8 +186,9 @@ def test_server_answers_every_task(multitask_artifact):
     import urllib.request
 
     import uvicorn
-    from kdedge_runtime.serve import ServeConfig, create_app
     from test_serve import free_port
+
+    from kdedge_runtime.serve import ServeConfig, create_app
 
     _, folder = multitask_artifact
     config = ServeConfig(port=free_port())

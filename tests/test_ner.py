@@ -4,10 +4,10 @@ import json
 
 import pytest
 from conftest import tiny_ner_recipe
+
+from kdedge.pipeline.compress import compress
 from kdedge_runtime import Entity, Predictor
 from kdedge_runtime.cli import main as runtime_main
-
-from kdedge.pipeline import compress
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 from conftest import tiny_recipe
-from kdedge_runtime import Predictor
 
 from kdedge.errors import ConfigError, DataError
-from kdedge.pipeline import compress
+from kdedge.pipeline.compress import compress
+from kdedge_runtime import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_student_size_follows_the_budget(compressed):
 
 def test_runtime_predictions_equal_the_reported_metrics(compressed):
     recipe, result, root = compressed
-    from kdedge.data import load_task_data
+    from kdedge.data.readers import load_task_data
 
     data = load_task_data(recipe.data)
     predictor = Predictor(root / "artifact")

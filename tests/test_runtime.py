@@ -5,6 +5,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from kdedge_runtime import ArtifactError, Predictor
 
 

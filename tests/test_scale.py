@@ -12,7 +12,8 @@ import torch
 import yaml
 from conftest import tiny_recipe
 
-from kdedge.scale import Scale, resolve_mixed_precision
+from kdedge.distill.scale import Scale, cpu_has_bf16, resolve_mixed_precision
+from kdedge.errors import ConfigError
 
 
 def fake_scale(processes: int, index: int) -> Scale:
@@ -30,7 +31,16 @@ def test_every_process_gets_as_many_batches_and_together_all():
 
 def test_auto_mixed_precision_is_full_precision_on_a_cpu():
     assert resolve_mixed_precision("auto", torch.device("cpu")) == "no"
+
+
+def test_forced_bf16_on_a_cpu_depends_on_the_cpu(monkeypatch):
+    monkeypatch.setattr("kdedge.distill.scale.cpu_has_bf16", lambda: True)
     assert resolve_mixed_precision("bf16", torch.device("cpu")) == "bf16"
+    monkeypatch.setattr("kdedge.distill.scale.cpu_has_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="bf16 support") as error:
+        resolve_mixed_precision("bf16", torch.device("cpu"))
+    assert "mixed_precision=no" in error.value.hint
+    assert resolve_mixed_precision("no", torch.device("cpu")) == "no"
 
 
 def run_kdedge(args: list[str], launcher: list[str] | None = None, **env) -> subprocess.CompletedProcess:
@@ -50,6 +60,11 @@ def recipe_file(tiny_teacher_dir, tiny_csv, tmp_path) -> Path:
 def test_bf16_autocast_on_the_cpu(recipe_file, tmp_path):
     done = run_kdedge(["compress", "--recipe", str(recipe_file), "-o", str(tmp_path / "artifact"), "--run-dir",
                        str(tmp_path / "run"), "--set", "distill.mixed_precision=bf16"])
+    if not cpu_has_bf16():  # refused up front, in one line, with nothing written
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert "needs a CPU with bf16 support" in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "artifact").exists()
+        return
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads((tmp_path / "artifact" / "kdedge.json").read_text())
     assert manifest["training"]["hardware"] == "1 process on cpu, mixed precision bf16"

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 import uvicorn
+
 from kdedge_runtime import Predictor
 from kdedge_runtime.cli import main as runtime_main
 from kdedge_runtime.serve import ServeConfig, create_app

@@ -5,9 +5,9 @@ import json
 import pytest
 from conftest import tiny_recipe
 
-from kdedge.distill import _unfreeze_top
+from kdedge.distill.loop import _unfreeze_top
 from kdedge.errors import ConfigError
-from kdedge.pipeline import compress
+from kdedge.pipeline.compress import compress
 from kdedge.recipe import Recipe
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 
@@ -92,15 +92,21 @@ def test_gradual_unfreezing_trains_the_top_groups_only():
 
 
 def test_transformer_student_matches_attention_and_hidden_states(tiny_teacher_dir, tiny_csv, tmp_path):
-    stages = [{"name": "intermediate", "losses": {"hidden_states": 1.0, "attention": 1.0}, "epochs": 2},
+    # one representation loss per stage, so each stage's dev loss is that loss alone: a loss that computed
+    # nothing (always 0) or that training could not lower fails here
+    stages = [{"name": "attention", "losses": {"attention": 1.0}, "epochs": 2},
+              {"name": "hidden", "losses": {"hidden_states": 1.0}, "epochs": 2},
               {"name": "logits", "losses": {"soft_logits": 1.0, "hard_labels": 1.0}, "epochs": 4}]
     recipe = tiny_recipe(tiny_teacher_dir, tiny_csv, student={"kind": "transformer", "init": "etd-impt", "target": "3x",
                                                               "max_params": None},
                          distill={"stages": stages, "hidden_layers": ["1:1", "-1:-1"]})
     result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
-    first = result.manifest["training"]["history"][0]
-    losses = [row["dev_loss"] for row in first["history"]]
-    assert min(losses[1:]) < losses[0]
+    history = result.manifest["training"]["history"]
+    assert [stage["stage"] for stage in history] == ["attention", "hidden", "logits"]
+    for stage in history[:2]:
+        losses = [row["dev_loss"] for row in stage["history"]]
+        assert stage["monitor"] == "dev_loss" and losses[0] > 1e-3, stage
+        assert min(losses[1:]) < losses[0], stage
     assert result.manifest["metrics"]["student_onnx"]["accuracy"] > 0.7
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from kdedge.errors import TeacherError
-from kdedge.teacher import count_params, load_teacher, resolve_teacher
+from kdedge.teacher.loading import count_params, load_teacher, resolve_teacher
 
 LABELS = ("negative", "neutral", "positive")
 

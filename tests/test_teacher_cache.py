@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kdedge.errors import ConfigError
-from kdedge.teacher_cache import TeacherCache, parse_shard
+from kdedge.teacher.cache import TeacherCache, parse_shard
 
 TEXTS = [f"text {i}" for i in range(23)]
 

@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
-from kdedge_runtime.encoding import TextEncoder
 from tokenizers import Tokenizer
 
-from kdedge.bio import Span, ordered_tags, repair_bio, spans
+from kdedge.data.bio import Span, ordered_tags, repair_bio, spans
+from kdedge.data.metrics import entity_metrics
+from kdedge.data.tagged import load_tagged_data, read_conll
 from kdedge.errors import DataError
-from kdedge.metrics import entity_metrics
 from kdedge.recipe import DataConfig
-from kdedge.token_data import load_tagged_data, read_conll
+from kdedge_runtime.encoding import TextEncoder
 
 
 def test_repair_turns_orphan_inside_tags_into_beginnings():

@@ -3,7 +3,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from kdedge.errors import ConfigError
-from kdedge.tokenizer_trim import special_ids, trim_tokenizer
+from kdedge.students.tokenizer_trim import special_ids, trim_tokenizer
 
 
 def test_wordpiece_round_trip(tiny_teacher_dir):

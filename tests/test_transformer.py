@@ -1,7 +1,7 @@
 import torch
 
 from kdedge.students.transformer import TransformerClassifier, TransformerConfig
-from kdedge.teacher import count_params
+from kdedge.teacher.loading import count_params
 
 
 def test_parameter_formula_matches_the_module():

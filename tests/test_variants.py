@@ -5,17 +5,18 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from kdedge_runtime import Predictor
-from kdedge_runtime.encoding import TextEncoder
 from tokenizers import Tokenizer
 
-from kdedge.artifact import MODEL_FILE, TOKENIZER_FILE, write_manifest
-from kdedge.export import export_onnx
-from kdedge.metrics import classification_metrics
+from kdedge.data.metrics import classification_metrics
+from kdedge.export import variants as variants_module
+from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, write_manifest
+from kdedge.export.onnx import export_onnx
+from kdedge.export.variants import build_variants, calibration_batches
 from kdedge.progress import Reporter
 from kdedge.recipe import ExportConfig
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
-from kdedge.variants import build_variants, calibration_batches
+from kdedge_runtime import Predictor
+from kdedge_runtime.encoding import TextEncoder
 
 TEXTS = [f"the movie was {word} and {other}" for word in ("good", "bad", "fine", "great", "awful")
          for other in ("long", "short", "loud", "quiet")] * 3
@@ -71,7 +72,7 @@ def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, m
     def broken(source, target, calibration, **options):
         shutil.copy(other / MODEL_FILE, target)
 
-    monkeypatch.setitem(__import__("kdedge.variants").variants.VARIANT_BUILDERS, "int8-dynamic", broken)
+    monkeypatch.setitem(variants_module.VARIANT_BUILDERS, "int8-dynamic", broken)
     rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], ExportConfig(variants=("int8-dynamic",)),
                           Reporter(quiet=True))
     failed = rows[1]
@@ -90,9 +91,9 @@ def copy_of(folder):
 
 def test_the_fastest_variant_within_the_accuracy_tolerance_ships(staging, monkeypatch):
     folder, encoder, logits, labels = staging
-    monkeypatch.setitem(__import__("kdedge.variants").variants.VARIANT_BUILDERS, "int8-dynamic", copy_of(folder))
+    monkeypatch.setitem(variants_module.VARIANT_BUILDERS, "int8-dynamic", copy_of(folder))
     timings = iter([5.0, 1.0])  # fp32, then the variant
-    monkeypatch.setattr("kdedge.variants._latency", lambda predictor, inputs: next(timings))
+    monkeypatch.setattr("kdedge.export.variants._latency", lambda predictor, inputs: next(timings))
     rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], ExportConfig(variants=("int8-dynamic",)),
                           Reporter(quiet=True))
     assert rows[1].eligible and rows[1].chosen and not rows[0].chosen
@@ -103,9 +104,9 @@ def test_a_faster_variant_that_costs_too_much_accuracy_does_not_ship(staging, mo
     other = tmp_path / "other"
     other.mkdir()
     export_student(other, seed=1)
-    monkeypatch.setitem(__import__("kdedge.variants").variants.VARIANT_BUILDERS, "int8-dynamic", copy_of(other))
+    monkeypatch.setitem(variants_module.VARIANT_BUILDERS, "int8-dynamic", copy_of(other))
     timings = iter([5.0, 1.0])
-    monkeypatch.setattr("kdedge.variants._latency", lambda predictor, inputs: next(timings))
+    monkeypatch.setattr("kdedge.export.variants._latency", lambda predictor, inputs: next(timings))
     config = ExportConfig(variants=("int8-dynamic",), min_agreement=0.0, max_accuracy_drop=0.0)  # gate off
     rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], config, Reporter(quiet=True))
     variant = rows[1]

@@ -1,6 +1,6 @@
 import numpy as np
 
-from kdedge.vocabulary import PAD_ROW, UNK_ROW, coverage_curve, token_counts, trim_vocabulary
+from kdedge.students.vocabulary import PAD_ROW, UNK_ROW, coverage_curve, token_counts, trim_vocabulary
 
 
 def test_counts_and_trim_keep_the_most_frequent_tokens():

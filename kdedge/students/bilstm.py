@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from kdedge.students.features import Features
+from kdedge.teacher.features import Features
 
 
 @dataclass(frozen=True)

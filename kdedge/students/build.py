@@ -10,23 +10,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from kdedge_runtime.encoding import TextEncoder
 from tokenizers import Tokenizer
 
-from kdedge.data import TaskData
+from kdedge.data.readers import TaskData
+from kdedge.data.tasks import SEQUENCE
 from kdedge.errors import ConfigError
-from kdedge.extract import extract_transformer, init_bilstm_embeddings, select_structure
-from kdedge.importance import importance_scores
 from kdedge.progress import Reporter
-from kdedge.recipe import StudentConfig, parse_target
-from kdedge.reconstruct import reconstruct
-from kdedge.sizing import budget_for, solve_bilstm_shape, solve_transformer_shape
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
+from kdedge.students.config import StudentConfig, parse_target
+from kdedge.students.extract import extract_transformer, init_bilstm_embeddings, select_structure
+from kdedge.students.importance import importance_scores
+from kdedge.students.reconstruct import reconstruct
+from kdedge.students.sizing import budget_for, solve_bilstm_shape, solve_transformer_shape
+from kdedge.students.tokenizer_trim import special_ids, trim_tokenizer
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES, TransformerClassifier, TransformerConfig
-from kdedge.tasks import SEQUENCE
-from kdedge.teacher import Teacher
-from kdedge.tokenizer_trim import special_ids, trim_tokenizer
-from kdedge.vocabulary import coverage_curve, token_counts, trim_vocabulary
+from kdedge.students.vocabulary import coverage_curve, token_counts, trim_vocabulary
+from kdedge.teacher.loading import Teacher
+from kdedge_runtime.encoding import TextEncoder
 
 
 @dataclass
@@ -36,7 +36,7 @@ class BuiltStudent:
     pad_token_id: int
     shape: str  # the chosen shape and why, for people
     teacher_ids: np.ndarray | None = None  # teacher id of each student token id, when the vocabulary was trimmed
-    reconstructed: bool = False  # extracted, then re-fitted layer by layer (kdedge.reconstruct)
+    reconstructed: bool = False  # extracted, then re-fitted layer by layer (kdedge.students.reconstruct)
 
 
 def build_student(

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from kdedge.data.tasks import TOKEN
 from kdedge.students.bilstm import BiLSTMClassifier, max_pool
-from kdedge.students.features import Features
 from kdedge.students.transformer import TransformerClassifier, hf_outputs
-from kdedge.tasks import TOKEN
+from kdedge.teacher.features import Features
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from kdedge.students.features import Features, hf_layer_groups
+from kdedge.students.features import hf_layer_groups
+from kdedge.teacher.features import Features
 
 SUPPORTED_MODEL_TYPES = ("bert",)
 
@@ -68,7 +69,7 @@ class TransformerClassifier(nn.Module):
 
     def __init__(self, config: TransformerConfig, model: nn.Module | None = None):
         super().__init__()
-        from kdedge.tasks import auto_model_class
+        from kdedge.data.tasks import auto_model_class
 
         self.config = config
         self.model = model if model is not None else auto_model_class(config.task).from_config(

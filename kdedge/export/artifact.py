@@ -1,0 +1,89 @@
+"""The artifact: a self-describing folder that kdedge-runtime serves.
+
+    model.onnx      the chosen variant
+    tokenizer.json  the teacher's tokenizer (the student reads the same ids)
+    kdedge.json     task, labels, sizes, metrics, parity, file hashes and the recipe
+
+It is assembled in a hidden staging folder beside the destination and renamed into place only when
+every check has passed, so a failed run never leaves a half-written artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from kdedge.errors import ConfigError
+from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
+
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "config.json"  # Transformer students only: the Hugging Face config, for optimum and transformers
+VARIANTS_DIR = "variants"  # with export.keep_variants: the other variants that passed their gates
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    manifest = {"schema": SCHEMA_VERSION, **manifest}
+    manifest.setdefault("files", {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE})
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def seal(folder: Path, manifest: dict) -> dict:
+    """Add sizes and hashes of the files the artifact ships, then write kdedge.json."""
+    manifest = dict(manifest)
+    manifest["files"] = {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE}
+    shipped = [name for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE) if (folder / name).is_file()]
+    shipped += sorted(f"{VARIANTS_DIR}/{path.name}" for path in (folder / VARIANTS_DIR).glob("*.onnx"))
+    manifest["hashes"] = {
+        name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in shipped
+    }
+    write_manifest(folder, manifest)
+    return {"schema": SCHEMA_VERSION, **manifest}
+
+
+@contextmanager
+def staged_artifact(destination: Path):
+    """Yield a staging folder; on success it replaces `destination`, on error it is removed."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.parent / f".{destination.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for leftover in staging.iterdir():
+        if leftover.name == VARIANTS_DIR and leftover.is_dir():
+            continue
+        if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    previous = destination.parent / f".{destination.name}.previous-{os.getpid()}"
+    if destination.exists():
+        os.replace(destination, previous)
+    os.replace(staging, destination)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def check_output(output: Path, run_dir: Path) -> None:
+    """Refuse an `--output` that is not a kdedge artifact already (it would be replaced) or is the run directory."""
+    if output.exists() and not (output / "kdedge.json").is_file():
+        raise ConfigError(
+            f"output folder {output} exists and is not a kdedge artifact",
+            hint="choose a new --output folder (an existing artifact is replaced, anything else is left alone)",
+        )
+    if output.resolve() == run_dir.resolve():
+        raise ConfigError("--output and --run-dir must be different folders")

@@ -1,0 +1,34 @@
+"""Export's configuration (the recipe's `export` section): variants and their gates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """ONNX export, the variants to build, and the gates every exported model must pass.
+
+    The fp32 export must match PyTorch within `atol`. `variants` (any of int8-dynamic, int8-static,
+    fp16) are built besides it; each must agree with fp32's predicted labels on `min_agreement` of the
+    test rows or it is not shipped. The artifact ships the fastest variant on this CPU whose test
+    accuracy is at most `max_accuracy_drop` (0.01 = 1 point) below fp32's. Static INT8 calibrates on
+    `calibration_size` transfer texts. `keep_variants` also ships every other variant that passed its
+    gate as `variants/model.<variant>.onnx` (for `kdedge bench`, or an FP16 model for a GPU).
+    `per_channel` gives int8-dynamic one weight scale per output channel instead of one per matrix;
+    unset, it is on for Transformer students (their reconstructed or extracted matrices have outlier
+    channels that a single scale crushes) and off for BiLSTMs.
+    """
+
+    opset: int = 17
+    variants: tuple[Literal["fp32", "int8-dynamic", "int8-static", "fp16"], ...] = ("int8-dynamic", "int8-static")
+    max_accuracy_drop: float = 0.01
+    calibration_size: int = 256
+    keep_variants: bool = False
+    atol: float = 1e-4
+    min_agreement: float = 0.99
+    per_channel: bool | None = None
+
+    def resolved_per_channel(self, student_kind: str) -> bool:
+        return self.per_channel if self.per_channel is not None else student_kind == "transformer"

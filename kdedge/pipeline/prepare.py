@@ -1,0 +1,191 @@
+"""Preparing a run: the data split, the teacher (stage 0: fine-tuned once and kept in the run directory)
+and its outputs on every split, cached in chunks; and the sets the student is distilled on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kdedge.data.readers import TaskData
+from kdedge.data.tasks import TOKEN, gold_matrix, load_data
+from kdedge.distill.kept_stages import run_key, stage_key, write_stage_key
+from kdedge.distill.loop import DistillSet, resolve_layer_pairs
+from kdedge.errors import ConfigError
+from kdedge.progress import Reporter
+from kdedge.recipe import Recipe
+from kdedge.teacher.cache import TeacherCache, hidden_field
+from kdedge.teacher.finetune import finetune_teacher
+from kdedge.teacher.labelling import teacher_outputs
+from kdedge.teacher.loading import Teacher, folder_fingerprint, load_teacher, quiet_transformers
+from kdedge_runtime.encoding import TextEncoder
+
+
+@dataclass
+class Prepared:
+    """What every student is made from: the data, the (fine-tuned) teacher and its cached outputs."""
+
+    data: TaskData
+    teacher: Teacher
+    encoder: TextEncoder  # the teacher's tokenizer at the recipe's max_length
+    teacher_logits: dict[str, object]  # split → logits: numpy for dev/test/train, memory-mapped for transfer
+    logits_key: str
+    teacher_hidden: dict[str, dict[int, object]] = field(default_factory=dict)  # split → teacher layer → pooled states
+
+
+def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None,
+            shard: tuple[int, int] = (0, 1), teacher_only: bool = False,
+            device: torch.device | str = "cpu") -> Prepared | None:
+    """Load and split the data, load (and if needed fine-tune) the teacher, and label every split once.
+
+    The teacher's outputs go to the chunked cache in `run_dir/teacher_cache`. With a `shard` other
+    than (0, 1) only that shard's chunks of the transfer set are labelled, and with `teacher_only`
+    nothing is; both return None. The teacher is fine-tuned and run on `device` (a GPU, when
+    training has one) and handed back on the CPU.
+    """
+    reporter = reporter or Reporter(quiet=True)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # bad data or an unloadable teacher fail here, before anything is printed or trained
+    data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
+    torch.manual_seed(recipe.teacher.seed)  # a new classification head is initialised at load time
+    teacher = load_teacher(recipe.teacher.name, data.labels, task=recipe.data.task)
+    if recipe.teacher.finetune == "never" and not teacher.head_trained:
+        raise ConfigError(
+            f"teacher {recipe.teacher.name!r} has no trained head for labels {', '.join(data.labels)}",
+            hint="set teacher.finetune=auto so that kdedge fine-tunes it on the train split first",
+        )
+    reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
+    for note in data.notes:
+        reporter.note(note)
+    reporter.note(
+        f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
+        f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
+    )
+    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    teacher.model.to(device)
+    teacher, teacher_key = prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
+    teacher.model.to(device)  # a reloaded fine-tuned teacher starts on the CPU
+    try:
+        return _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key)
+    finally:
+        teacher.model.to("cpu")
+
+
+def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key) -> Prepared | None:
+    """The teacher's outputs for every split, from the cache or computed into it."""
+    if teacher_only:
+        return None
+    logits_key = run_key(teacher_key, data.fingerprint(), recipe.data.max_length)
+    cache = TeacherCache(run_dir / "teacher_cache", logits_key)
+    layers = _teacher_layers(recipe, teacher)
+    fields = ["logits", *(hidden_field(layer) for layer in layers)]
+    splits = {"dev": data.dev.texts, "test": data.test.texts, "transfer": data.transfer}
+    if any(stage.losses.gold_labels > 0 for stage in recipe.distill.resolved_stages):
+        splits["train"] = data.train.texts
+
+    def compute(texts, names):
+        return teacher_outputs(teacher.model, encoder, texts, names, task=recipe.data.task)
+
+    if shard != (0, 1):
+        computed = cache.fill("transfer", data.transfer, fields, compute, reporter, shard)
+        reporter.step(f"shard {shard[0]}/{shard[1]}: labelled {computed} chunks of the transfer set; "
+                      f"{len(cache.missing_chunks('transfer', len(data.transfer), fields))} chunks still missing")
+        return None
+    for split, texts in splits.items():
+        cache.fill(split, texts, fields if split != "test" else ["logits"], compute, reporter)
+    labelled = {split: cache.array(split, "logits") for split in splits}
+    labelled = {split: array if split == "transfer" else array.numpy() for split, array in labelled.items()}
+    hidden = {split: {layer: cache.array(split, hidden_field(layer)) for layer in layers}
+              for split in splits if split != "test"}
+    return Prepared(data, teacher, encoder, labelled, logits_key, hidden)
+
+
+def _teacher_layers(recipe: Recipe, teacher: Teacher) -> list[int]:
+    """The teacher layers (0 = embeddings) whose hidden states the recipe's stages match."""
+    if not any(stage.losses.hidden_states > 0 for stage in recipe.distill.resolved_stages):
+        return []
+    depth = teacher.model.config.num_hidden_layers
+    return sorted({t for _, t in resolve_layer_pairs(recipe.distill, 10**6, depth)})
+
+
+def prepare_teacher(
+    teacher: Teacher, encoder: TextEncoder, data: TaskData, recipe: Recipe, run_dir: Path, reporter: Reporter
+) -> tuple[Teacher, str]:
+    """Stage 0: use a trained head as is, or fine-tune once and keep the result in the run directory."""
+    source_key = run_key(teacher.source, folder_fingerprint(teacher.source))
+    if teacher.head_trained and recipe.teacher.finetune != "always":
+        reporter.step(f"teacher {teacher.name}: {teacher.params:,} parameters, head already trained for these labels")
+        return teacher, source_key
+    stage_dir = run_dir / "teacher"
+    key = run_key(source_key, data.fingerprint(), recipe.to_dict()["teacher"], recipe.data.max_length)
+    if stage_key(stage_dir) == key:
+        reporter.step(f"teacher {teacher.name}: reusing the fine-tuned teacher in {stage_dir}")
+        return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
+    reporter.step(
+        f"teacher {teacher.name}: {teacher.params:,} parameters; fine-tuning its new head on "
+        f"{len(data.train):,} labelled rows (stage 0, kept in {stage_dir})"
+    )
+    finetune_teacher(teacher.model, encoder, data.train, recipe.teacher, reporter, recipe.data.task)
+    partial = run_dir / "teacher.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    with quiet_transformers():
+        teacher.model.save_pretrained(partial)
+        teacher.hf_tokenizer.save_pretrained(partial)
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    os.replace(partial, stage_dir)
+    write_stage_key(stage_dir, key)
+    return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
+
+
+def distill_sets(prepared: Prepared, recipe: Recipe) -> tuple[DistillSet, DistillSet]:
+    """The transfer set (plus the labelled train split when a stage uses gold labels) and the dev split."""
+    data, logits, hidden = prepared.data, prepared.teacher_logits, prepared.teacher_hidden
+    task, width = recipe.data.task, prepared.encoder.max_length
+
+    def gold_of(split) -> np.ndarray:
+        return gold_matrix(split.tags, width) if task == TOKEN else split.labels.astype(np.int64)
+
+    common = {"task": task, "labels": tuple(data.labels)}
+    train = DistillSet(list(data.transfer), logits["transfer"], hidden.get("transfer", {}), **common)
+    if "train" in logits:
+        gold = np.concatenate([train.gold, gold_of(data.train)])
+        train = DistillSet(
+            list(data.transfer) + list(data.train.texts), _Stacked(logits["transfer"], logits["train"]),
+            {layer: _Stacked(array, hidden["train"][layer]) for layer, array in hidden.get("transfer", {}).items()},
+            gold, **common,
+        )
+    dev = DistillSet(list(data.dev.texts), logits["dev"], hidden.get("dev", {}), gold_of(data.dev), **common)
+    return train, dev
+
+
+class _Stacked:
+    """Rows of `first` followed by rows of `second`, gathered by index without copying either."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.second)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.first.shape[1:])
+
+    def __getitem__(self, indices) -> np.ndarray:
+        indices = np.asarray(indices)
+        low = indices < len(self.first)
+        first = np.asarray(self.first[indices[low]]) if low.any() else None
+        second = np.asarray(self.second[indices[~low] - len(self.first)]) if (~low).any() else None
+        sample = first if first is not None else second
+        out = np.empty((len(indices), *sample.shape[1:]), dtype=sample.dtype)
+        if first is not None:
+            out[low] = first
+        if second is not None:
+            out[~low] = second
+        return out
+
