@@ -50,14 +50,22 @@ def staging(tiny_teacher_dir, tmp_path):
 
 def test_every_variant_is_measured_and_one_ships(staging):
     folder, encoder, logits, labels = staging
-    config = ExportConfig(variants=("int8-dynamic", "int8-static", "fp16"), min_agreement=0.5, max_accuracy_drop=1.0)
+    config = ExportConfig(variants=("int8-dynamic", "int8-static", "fp16"))  # the shipped gates: 99%, one point
     rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), calibration_batches(encoder, TEXTS, 16),
                           config, Reporter(quiet=True))
     assert [row.variant for row in rows] == ["fp32", "int8-dynamic", "int8-static", "fp16"]
     for row in rows:
         assert row.file_bytes > 0 and row.latency_ms > 0 and 0 <= row.score <= 1, row
+        # each gate decided on the row's own measurements
+        assert row.passed == (row.agreement_with_fp32 >= config.min_agreement), row
+        assert row.eligible == (row.passed and row.score >= rows[0].score - config.max_accuracy_drop), row
     assert rows[0].score == 1.0 and rows[0].agreement_with_fp32 == 1.0
-    assert next(row for row in rows if row.variant == "int8-dynamic").file_bytes < rows[0].file_bytes
+    fp16 = rows[3]  # half precision changes logits by rounding only: every label and the score stay
+    assert fp16.agreement_with_fp32 == 1.0 and fp16.score == 1.0 and fp16.eligible
+    assert 0 < fp16.max_abs_logit_difference < 1e-2
+    assert fp16.file_bytes < rows[0].file_bytes
+    dynamic = rows[1]
+    assert dynamic.file_bytes < rows[0].file_bytes and dynamic.agreement_with_fp32 >= 0.9
     chosen = [row for row in rows if row.chosen]
     assert len(chosen) == 1 and chosen[0].latency_ms == min(row.latency_ms for row in rows if row.eligible)
     assert sorted(p.name for p in folder.iterdir()) == ["kdedge.json", MODEL_FILE, TOKENIZER_FILE]
