@@ -32,7 +32,7 @@ def repair_bio(tags: list[str]) -> list[str]:
     repaired, previous = [], "O"
     for tag in tags:
         prefix, kind = split_tag(tag)
-        if prefix == "I" and (previous == "O" or split_tag(previous)[1] != kind):
+        if prefix == "I" and split_tag(previous)[1] != kind:  # "O" has no type, so this covers it
             tag = f"B-{kind}"
         repaired.append(tag)
         previous = tag

@@ -52,7 +52,7 @@ class TextEncoder:
 
     def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""
-        width = max((len(ids) for ids in id_lists), default=1) or 1
+        width = max([1, *(len(ids) for ids in id_lists)])
         input_ids = np.full((len(id_lists), width), self.pad_token_id, dtype=np.int64)
         attention_mask = np.zeros((len(id_lists), width), dtype=np.int64)
         for row, ids in enumerate(id_lists):
