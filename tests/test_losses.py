@@ -59,7 +59,22 @@ def test_every_recipe_loss_builds_from_the_registry():
 def test_an_unknown_loss_lists_the_known_ones():
     with pytest.raises(ConfigError, match="unknown loss 'kl'") as error:
         build_loss("kl")
-    assert all(name in error.value.hint for name in LOSSES)
+    assert error.value.hint == "known losses: soft_logits, hard_labels, gold_labels, hidden_states, attention"
+
+
+def test_soft_logits_default_temperature_is_two():
+    teacher = torch.tensor([[0.0, 2 * math.log(3.0)]])
+    student = torch.tensor([[0.0, 0.0]])
+    assert SoftLogitsLoss()(student, teacher).item() == pytest.approx(SoftLogitsLoss(2.0)(student, teacher).item())
+    assert SoftLogitsLoss()(student, teacher).item() != pytest.approx(SoftLogitsLoss(3.0)(student, teacher).item())
+
+
+def test_hidden_states_needs_one_teacher_width_per_student_width():
+    with pytest.raises(ValueError, match="^one teacher width per student width$"):
+        HiddenStatesLoss([4, 4], [6])
+    loss = HiddenStatesLoss([2, 2], [2, 2])
+    with pytest.raises(ValueError):  # a pair without its partner is an error, not silently dropped
+        loss([torch.zeros(1, 2), torch.zeros(1, 2)], [torch.zeros(1, 2)])
 
 
 def test_gold_labels_ignore_unlabelled_rows():
@@ -114,6 +129,15 @@ def test_attention_golden_value_averages_heads_and_skips_padding():
     mask = torch.tensor([[1, 0]])  # query 1 is padding
     expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
     assert AttentionLoss()(student, teacher, mask).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_attention_averages_over_the_real_queries():
+    # two real queries with KL 0 and k, one padded query: the loss is k / 2, whatever the padding holds
+    teacher = torch.tensor([[[[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]]])
+    student = torch.tensor([[[[0.5, 0.5, 0.0], [0.25, 0.75, 0.0], [0.0, 1.0, 0.0]]]])
+    k = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    for mask in (torch.tensor([[1, 1, 0]]), torch.tensor([[1.0, 1.0, 0.0]])):
+        assert AttentionLoss()(student, teacher, mask).item() == pytest.approx(k / 2, rel=1e-4)
 
 
 def test_attention_zero_when_distributions_match():

@@ -21,7 +21,7 @@ class HiddenStatesLoss(nn.Module):
         super().__init__()
         if len(student_dims) != len(teacher_dims):
             raise ValueError("one teacher width per student width")
-        self.projections = nn.ModuleList(nn.Linear(s, t) for s, t in zip(student_dims, teacher_dims, strict=True))
+        self.projections = nn.ModuleList(nn.Linear(s, t) for s, t in zip(student_dims, teacher_dims))  # same length: checked above
 
     def forward(self, student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:
         losses = [F.mse_loss(project(s), t) for project, s, t in zip(self.projections, student, teacher, strict=True)]
