@@ -15,7 +15,6 @@ import torch
 
 SEQUENCE = "sequence-classification"
 TOKEN = "token-classification"
-TASKS = (SEQUENCE, TOKEN)
 IGNORE = -100  # a token without a label: special tokens, padding, and sub-tokens after a word's first
 
 
@@ -63,11 +62,6 @@ def word_rows(per_text: np.ndarray, counts: list[int]) -> np.ndarray:
     if not counts:
         return np.zeros((0, per_text.shape[-1] if per_text.ndim else 0), dtype=np.float32)
     return np.concatenate([per_text[i, :n] for i, n in enumerate(counts)])
-
-
-def split_rows(rows: np.ndarray, counts: list[int]) -> list[np.ndarray]:
-    """[Σ words, ...] → one array per text."""
-    return np.split(rows, np.cumsum(counts)[:-1]) if counts else []
 
 
 def gold_matrix(tags: list[np.ndarray], width: int) -> np.ndarray:

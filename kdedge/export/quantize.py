@@ -95,4 +95,3 @@ VARIANT_BUILDERS: dict[str, Callable[[Path, Path, Calibration | None], Path]] = 
     "int8-static": quantize_static_int8,
     "fp16": convert_fp16,
 }
-VARIANTS = ("fp32", *VARIANT_BUILDERS)
