@@ -1,11 +1,16 @@
 """`kdedge-runtime serve`: a real uvicorn server on a free local port, queried over HTTP."""
 
+import contextlib
+import dataclasses
+import http.client
 import json
 import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import uvicorn
@@ -21,19 +26,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(artifact):
-    config = ServeConfig(port=free_port(), max_texts=8, max_body_bytes=4000, max_text_chars=500)
-    app = create_app(Predictor(artifact, threads=1), config)
+@contextlib.contextmanager
+def running(predictor, config):
+    """A uvicorn server for `predictor` on a free port of 127.0.0.1, stopped on exit."""
+    config = dataclasses.replace(config, port=free_port())
+    app = create_app(predictor, config)
     instance = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.time() + 20
     while not instance.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://{config.host}:{config.port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://{config.host}:{config.port}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(artifact):
+    with running(Predictor(artifact, threads=1), ServeConfig(max_texts=8, max_body_bytes=4000,
+                                                             max_text_chars=500)) as url:
+        yield url
 
 
 def call(url, body=None, raw: bytes | None = None):
@@ -82,3 +97,89 @@ def test_runtime_cli_predicts_and_refuses_a_non_artifact(artifact, tmp_path, cap
     assert line["text"] == "the movie was great" and line["label"] == "positive"
     assert runtime_main(["serve", str(tmp_path)]) == 2
     assert "not a kdedge artifact" in capsys.readouterr().err
+
+
+def chunked_post(url: str, chunks: list[bytes]) -> tuple[int, dict]:
+    """POST /predict with Transfer-Encoding: chunked and no Content-Length."""
+    address = urllib.parse.urlparse(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/predict")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        try:
+            for chunk in chunks:
+                connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the whole body was sent
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_is_counted_as_it_streams(server):
+    body = json.dumps({"texts": ["the movie was great"]}).encode()
+    assert chunked_post(server, [body[:10], body[10:]])[0] == 200  # chunked within the limit is fine
+    status, answer = chunked_post(server, [b'{"texts": ["' + b"a" * 1000] + [b"a" * 1000] * 20 + [b'"]}'])
+    assert status == 413 and "over the limit of 4,000 bytes" in answer["error"]
+    assert call(f"{server}/health")[0] == 200  # and the server is fine afterwards
+
+
+@pytest.mark.parametrize(("raw", "status", "words"), [
+    (b'{"texts": ' + b"[" * 1500 + b"]" * 1500 + b"}", 400, "nests too deeply"),
+    (b'{"texts": ["fine", "\\ud800 half a pair"]}', 422, "text #1 is not valid Unicode"),
+    (b'{"texts": ["ok"]}\xff', 400, "not valid JSON"),
+    (b"[1, 2]", 422, '"texts"'),
+])
+def test_odd_json_gets_a_4xx_not_a_500(server, raw, status, words):
+    got, body = call(f"{server}/predict", raw=raw)
+    assert got == status and words in body["error"], body
+    assert call(f"{server}/predict", {"texts": ["the movie was great"]})[0] == 200
+
+
+class SlowPredictor:
+    """A Predictor whose every call takes a while, to hold requests in flight."""
+
+    def __init__(self, predictor, seconds=0.6):
+        self._predictor, self._seconds = predictor, seconds
+        self.manifest, self.labels, self.tasks = predictor.manifest, predictor.labels, predictor.tasks
+
+    def predict(self, texts, batch_size=32):
+        time.sleep(self._seconds)
+        return self._predictor.predict(texts, batch_size)
+
+
+def test_past_the_queue_limit_the_server_answers_503_with_retry_after(artifact):
+    config = ServeConfig(max_queued_texts=4)
+    with running(SlowPredictor(Predictor(artifact, threads=1)), config) as url:
+        def send(_):
+            request = urllib.request.Request(f"{url}/predict", data=json.dumps({"texts": ["a", "b", "c"]}).encode())
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, None, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, error.headers.get("Retry-After"), json.loads(error.read())
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(send, range(4)))
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses[0] == 200 and 503 in statuses  # 3 texts fit under 4; a second request's would not
+        for status, retry_after, body in answers:
+            if status == 503:
+                assert retry_after == "1" and "the server is busy" in body["error"] and "limit is 4" in body["error"]
+        assert send(0)[0] == 200  # once the queue drains, requests are served again
+
+
+class BrokenPredictor(SlowPredictor):
+    def predict(self, texts, batch_size=32):
+        raise RuntimeError("onnxruntime fell over")
+
+
+def test_an_internal_error_is_a_json_500_and_the_server_stays_up(artifact):
+    with running(BrokenPredictor(Predictor(artifact, threads=1)), ServeConfig()) as url:
+        status, body = call(f"{url}/predict", {"texts": ["hello"]})
+        assert status == 500 and body == {"error": "internal error: RuntimeError; the request was not served"}
+        assert call(f"{url}/health")[0] == 200

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--max-texts", type=int, default=defaults.max_texts, help="texts per request")
     serve.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="request body size limit")
     serve.add_argument("--batch-size", type=int, default=defaults.batch_size, help="texts per model call")
+    serve.add_argument("--max-queued-texts", type=int, default=defaults.max_queued_texts,
+                       help="texts accepted and not yet answered, all requests together; beyond it: 503 + Retry-After")
     predict = commands.add_parser("predict", help="classify texts given as arguments; prints JSON lines")
     predict.add_argument("artifact")
     predict.add_argument("texts", nargs="+")
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                 print('error: serving needs the serve extra — pip install "kdedge-runtime[serve]"', file=sys.stderr)
                 return 2
             config = ServeConfig(host=args.host, port=args.port, max_texts=args.max_texts,
-                                 max_body_bytes=args.max_body_bytes, batch_size=args.batch_size)
+                                 max_body_bytes=args.max_body_bytes, batch_size=args.batch_size,
+                                 max_queued_texts=args.max_queued_texts)
             run_server(args.artifact, config, threads=args.threads)
         else:
             from kdedge_runtime.predictor import Predictor, as_json

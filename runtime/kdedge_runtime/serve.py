@@ -2,9 +2,12 @@
 
     kdedge-runtime serve ARTIFACT [--host 127.0.0.1] [--port 8000]
 
-Install with `pip install "kdedge-runtime[serve]"`. Requests are limited in body size and in the number
-and length of texts; every refusal is a 4xx with a JSON `{"error": ...}` that says what to change.
-Predictions run in a worker thread (the Predictor is thread-safe), so the event loop stays free.
+Install with `pip install "kdedge-runtime[serve]"`. Requests are limited in body size (counted as the
+body streams in, whatever Content-Length says or when there is none), in nesting depth, and in the number
+and length of texts; the texts accepted but not yet answered, across all requests, are bounded too, and
+past that bound the server answers 503 with `Retry-After` instead of queueing more. Every refusal is a
+JSON `{"error": ...}` that says what to change. Predictions run in a worker thread (the Predictor is
+thread-safe), so the event loop stays free.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class ServeConfig:
     max_texts: int = 256  # texts per request
     max_text_chars: int = 20_000
     batch_size: int = 32  # texts per model call
+    max_queued_texts: int = 2048  # texts accepted and not yet answered, all requests together; then 503
+    retry_after_seconds: int = 1
 
 
 class RequestError(Exception):
@@ -39,6 +44,8 @@ def parse_request(body: bytes, config: ServeConfig) -> list[str]:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RequestError(400, f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise RequestError(400, 'request body nests too deeply: send {"texts": ["...", ...]}') from None
     if not isinstance(payload, dict) or "texts" not in payload:
         raise RequestError(422, 'send a JSON object with a list of strings under "texts", e.g. {"texts": ["hello"]}')
     texts = payload["texts"]
@@ -51,10 +58,40 @@ def parse_request(body: bytes, config: ServeConfig) -> list[str]:
     for position, text in enumerate(texts):
         if not text.strip():
             raise RequestError(422, f"text #{position} is empty")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RequestError(422, f"text #{position} is not valid Unicode (it has a lone surrogate such as "
+                                        "\\ud800): send UTF-8 text") from None
         if len(text) > config.max_text_chars:
             raise RequestError(413, f"text #{position} has {len(text):,} characters; the limit is "
                                     f"{config.max_text_chars:,}")
     return texts
+
+
+async def read_body(request, limit: int) -> bytes:
+    """The request body, read as it streams in and refused (413) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise RequestError(400, f"Content-Length {declared!r} is not a byte count")
+        if int(declared) > limit:
+            raise RequestError(413, f"request body is {int(declared):,} bytes; the limit is {limit:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"request body is over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class _Load:
+    """Texts accepted and not yet answered (the event loop is one thread: no lock needed)."""
+
+    queued: int = 0
 
 
 def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
@@ -66,6 +103,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
     from starlette.routing import Route
 
     manifest = predictor.manifest.raw
+    load = _Load()
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "task": predictor.manifest.task, "labels": predictor.labels,
@@ -74,21 +112,31 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            declared = int(request.headers.get("content-length") or 0)
-            if declared > config.max_body_bytes:
-                raise RequestError(413, f"request body is {declared:,} bytes; the limit is {config.max_body_bytes:,}")
-            texts = parse_request(await request.body(), config)
+            texts = parse_request(await read_body(request, config.max_body_bytes), config)
         except RequestError as error:
             return JSONResponse({"error": error.message}, status_code=error.status)
-        predictions = await run_in_threadpool(predictor.predict, texts, config.batch_size)
+        if load.queued + len(texts) > config.max_queued_texts:
+            return JSONResponse({"error": f"the server is busy: {load.queued} texts are waiting (the limit is "
+                                          f"{config.max_queued_texts}); retry after {config.retry_after_seconds} s"},
+                                status_code=503, headers={"Retry-After": str(config.retry_after_seconds)})
+        load.queued += len(texts)
+        try:
+            predictions = await run_in_threadpool(predictor.predict, texts, config.batch_size)
+        finally:
+            load.queued -= len(texts)
         if predictor.manifest.multitask:  # per text, one result per task
             return JSONResponse({"results": [as_json(result) for result in predictions]})
         if predictor.manifest.task == "token-classification":  # a list of entities per text
             return JSONResponse({"entities": [as_json(found) for found in predictions]})
         return JSONResponse({"predictions": [as_json(p) for p in predictions]})
 
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {type(error).__name__}; the request was not served"},
+                            status_code=500)
+
     return Starlette(routes=[Route("/health", health, methods=["GET"]),
-                             Route("/predict", predict, methods=["POST"])])
+                             Route("/predict", predict, methods=["POST"])],
+                     exception_handlers={Exception: internal_error})
 
 
 def serve(artifact_dir: str, config: ServeConfig = ServeConfig(), threads: int | None = None) -> None:
