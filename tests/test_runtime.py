@@ -1,5 +1,7 @@
 """kdedge-runtime: a lean import, and serving an artifact without kdedge in the way."""
 
+import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -62,3 +64,59 @@ def test_single_string_is_a_clear_type_error(artifact):
 def test_folder_without_manifest(tmp_path):
     with pytest.raises(ArtifactError, match="kdedge.json is missing"):
         Predictor(tmp_path)
+
+
+@pytest.fixture
+def copy_of_artifact(artifact, tmp_path):
+    folder = tmp_path / "artifact"
+    shutil.copytree(artifact, folder)
+    return folder
+
+
+def without_hashes(folder):
+    manifest = json.loads((folder / "kdedge.json").read_text())
+    manifest.pop("hashes")
+    (folder / "kdedge.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(("file", "damage", "words"), [
+    ("model.onnx", lambda data: data[: len(data) // 2], "bytes where kdedge.json records"),
+    ("model.onnx", lambda data: data[:-1] + bytes([data[-1] ^ 1]), "SHA-256 differs"),
+    ("tokenizer.json", lambda data: data.replace(b'"[UNK]"', b'"[XXX]"', 1), "SHA-256 differs"),  # same size
+])
+def test_a_changed_or_damaged_file_is_refused_by_name(copy_of_artifact, file, damage, words):
+    path = copy_of_artifact / file
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ArtifactError, match=f"{file} in .* was changed or damaged") as error:
+        Predictor(copy_of_artifact)
+    assert words in str(error.value) and "copy the artifact folder again" in str(error.value)
+
+
+def test_files_are_checked_even_without_recorded_hashes(copy_of_artifact):
+    without_hashes(copy_of_artifact)
+    model = copy_of_artifact / "model.onnx"
+    model.write_bytes(model.read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match="model.onnx in .* cannot be loaded by onnxruntime"):
+        Predictor(copy_of_artifact)
+
+
+def test_a_broken_tokenizer_is_an_artifact_error(copy_of_artifact, artifact):
+    without_hashes(copy_of_artifact)
+    (copy_of_artifact / "tokenizer.json").write_text('{"version": "1.0", "model": ')
+    with pytest.raises(ArtifactError, match="tokenizer.json in .* is not a tokenizer"):
+        Predictor(copy_of_artifact)
+
+
+def test_the_runtime_cli_says_so_in_one_line(copy_of_artifact, capsys):
+    from kdedge_runtime.cli import main as runtime_main
+
+    model = copy_of_artifact / "model.onnx"
+    model.write_bytes(model.read_bytes()[:-10])
+    assert runtime_main(["predict", str(copy_of_artifact), "the movie was great"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: model.onnx in ")
+
+
+def test_an_untouched_artifact_loads(artifact):
+    assert Predictor(artifact).predict(["the movie was great"])[0].label == "positive"

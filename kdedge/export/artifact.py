@@ -10,7 +10,6 @@ every check has passed, so a failed run never leaves a half-written artifact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,20 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kdedge.errors import ConfigError
-from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
+from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, file_sha256
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "config.json"  # Transformer students only: the Hugging Face config, for optimum and transformers
 VARIANTS_DIR = "variants"  # with export.keep_variants: the other variants that passed their gates
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:

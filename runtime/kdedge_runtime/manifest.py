@@ -1,7 +1,8 @@
-"""Read and check an artifact's `kdedge.json` manifest."""
+"""Read and check an artifact's `kdedge.json` manifest, and the files it records."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +82,29 @@ def read_manifest(artifact_dir: str | Path) -> Manifest:
         if not (folder / name).is_file():
             raise ArtifactError(f"{folder} is incomplete: {name} is missing")
     return manifest
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(folder: str | Path, name: str, manifest: Manifest) -> None:
+    """Check `folder/name` against the size and SHA-256 that kdedge.json records for it; a file it does
+    not record (an artifact still being assembled, or one from before hashes) is not checked."""
+    expected = (manifest.raw.get("hashes") or {}).get(name)
+    if expected is None:
+        return
+    path = Path(folder) / name
+    size = path.stat().st_size
+    if size != expected.get("bytes"):
+        found = f"{size:,} bytes where kdedge.json records {expected.get('bytes'):,}"
+    elif file_sha256(path) != expected.get("sha256"):
+        found = "its SHA-256 differs from the one kdedge.json records"
+    else:
+        return
+    raise ArtifactError(f"{name} in {folder} was changed or damaged ({found}): copy the artifact folder again, "
+                        "or re-run kdedge compress")

@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from kdedge_runtime.bio import spans
 from kdedge_runtime.encoding import TextEncoder, length_buckets
-from kdedge_runtime.manifest import MULTI_TASK, ArtifactError, TaskOutput, read_manifest
+from kdedge_runtime.manifest import MULTI_TASK, ArtifactError, TaskOutput, read_manifest, verify_file
 
 SEQUENCE, TOKEN = "sequence-classification", "token-classification"
 SUPPORTED_TASKS = (SEQUENCE, TOKEN)
@@ -60,18 +60,31 @@ class Predictor:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        model_path = folder / (model_file or self.manifest.model_file)
-        self._session = ort.InferenceSession(
-            str(model_path), options, providers=providers or ["CPUExecutionProvider"]
-        )
+        model_name = model_file or self.manifest.model_file
+        model_path = folder / model_name
+        for name in (model_name, self.manifest.tokenizer_file):
+            verify_file(folder, name, self.manifest)
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), options, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's own types: InvalidProtobuf, InvalidGraph, Fail, ...
+            raise ArtifactError(f"{model_name} in {folder} cannot be loaded by onnxruntime "
+                                f"({type(error).__name__}: {_first_line(error)}): copy the artifact folder again, "
+                                "or re-run kdedge compress") from None
         self._input_names = [item.name for item in self._session.get_inputs()]
         outputs = [item.name for item in self._session.get_outputs()]
         missing = [task.output for task in self.manifest.tasks if task.output not in outputs]
         if missing:
             raise ArtifactError(f"{model_path.name} has no output {missing[0]!r} (its outputs: {', '.join(outputs)})")
-        self._encoder = TextEncoder.from_file(
-            folder / self.manifest.tokenizer_file, self.manifest.max_length, self.manifest.pad_token_id
-        )
+        try:
+            self._encoder = TextEncoder.from_file(
+                folder / self.manifest.tokenizer_file, self.manifest.max_length, self.manifest.pad_token_id
+            )
+        except Exception as error:  # tokenizers raises a plain Exception for a file it cannot parse
+            raise ArtifactError(f"{self.manifest.tokenizer_file} in {folder} is not a tokenizer the tokenizers "
+                                f"library can read ({_first_line(error)}): copy the artifact folder again, "
+                                "or re-run kdedge compress") from None
         self.labels = list(self.manifest.labels)
         # one tokenization per text: by words when any output is per word (the ids are those of the
         # whole text for a WordPiece tokenizer, and multi-task students train and export this way)
@@ -175,3 +188,7 @@ def _checked_texts(texts: list[str]) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"text #{position} is {type(text).__name__}, not str")
     return texts
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:200]
