@@ -236,27 +236,27 @@ def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column,
     if recipe is None and student == "transformer":
         recipe = "sentiment-transformer"  # the built-in default for a Transformer student
     chosen = load_recipe(recipe)
-    overrides = list(set_ or [])
-    if student is not None and student != chosen.student.kind:
-        overrides.append(f"description={chosen.description} (student: {student})")
-    if student is not None and init is None:
-        overrides.append("student.init=auto")  # the recipe's init may belong to the other kind
-    if max_params is not None and target is None:
-        overrides.append("student.target=null")
-    for key, value in (("teacher.name", teacher), ("data.source", data), ("data.text_column", text_column),
-                       ("data.label_column", label_column), ("student.target", target), ("student.kind", student),
-                       ("student.init", init), ("student.max_params", max_params),
-                       ("student.reconstruct", None if reconstruct is None else str(reconstruct).lower())):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if data is not None and not any(o.startswith("name=") for o in overrides):
-        overrides += [f"name={Path(data).stem}", f"description=own data from {Path(data).name}"]
     if own_data:
         # a user's own file: the built-in recipe's column names, sizes and encoding do not apply
-        overrides = [f"data.{k}={v}" for k, v in (("encoding", "utf-8"), ("text_column", "text"),
-                     ("label_column", "label"), ("train_size", "null"), ("dev_size", 0.1),
-                     ("test_size", 0.1))] + overrides
-    return chosen.with_overrides(overrides)
+        chosen = chosen.with_values({"data.encoding": "utf-8", "data.text_column": "text", "data.label_column": "label",
+                                     "data.train_size": None, "data.dev_size": 0.1, "data.test_size": 0.1})
+    chosen = chosen.with_overrides(list(set_ or []))
+    # the options name files, columns and models: taken as typed, never read as YAML
+    options: dict[str, object] = {}
+    if student is not None and student != chosen.student.kind:
+        options["description"] = f"{chosen.description} (student: {student})"
+    if student is not None and init is None:
+        options["student.init"] = "auto"  # the recipe's init may belong to the other kind
+    if max_params is not None and target is None:
+        options["student.target"] = None
+    for key, value in (("teacher.name", teacher), ("data.source", data), ("data.text_column", text_column),
+                       ("data.label_column", label_column), ("student.target", target), ("student.kind", student),
+                       ("student.init", init), ("student.max_params", max_params), ("student.reconstruct", reconstruct)):
+        if value is not None:
+            options[key] = value
+    if data is not None and not any(o.partition("=")[0].strip() == "name" for o in set_ or []):
+        options.update({"name": Path(data).stem, "description": f"own data from {Path(data).name}"})
+    return chosen.with_values(options)
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:

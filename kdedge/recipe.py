@@ -72,26 +72,43 @@ class Recipe:
         _validate(recipe)
         return recipe
 
+    def with_values(self, values: dict[str, Any]) -> "Recipe":
+        """Set `section.field` keys to Python values exactly as given: a command-line file name, column or
+        model stays the string it was typed as (no YAML parsing), then the recipe is validated again."""
+        tree = self.to_dict()
+        for key, value in values.items():
+            parts = key.strip().split(".")
+            target = tree
+            for part in parts[:-1]:
+                if not isinstance(target.get(part), dict):
+                    raise ConfigError(
+                        f"unknown recipe section {part!r} in {key!r}",
+                        hint=f"known sections: {', '.join(k for k, v in tree.items() if isinstance(v, dict))}",
+                    )
+                target = target[part]
+            target[parts[-1]] = value
+        return Recipe.from_dict(tree)
+
     def with_overrides(self, assignments: list[str]) -> "Recipe":
-        """Apply `section.field=value` strings (values parsed as YAML scalars)."""
-        values = self.to_dict()
+        """Apply `section.field=value` strings (`--set`), the value read as a YAML scalar or list: `3` is a
+        number, `null` is none, `[a, b]` a list, and quotes keep a string."""
+        values: dict[str, Any] = {}
         for assignment in assignments:
             key, separator, raw_value = assignment.partition("=")
             if not separator or not key.strip():
                 raise ConfigError(
                     f"cannot read override {assignment!r}", hint="write it as section.field=value, e.g. distill.epochs=3"
                 )
-            parts = key.strip().split(".")
-            target = values
-            for part in parts[:-1]:
-                if not isinstance(target.get(part), dict):
-                    raise ConfigError(
-                        f"unknown recipe section {part!r} in override {assignment!r}",
-                        hint=f"known sections: {', '.join(k for k, v in values.items() if isinstance(v, dict))}",
-                    )
-                target = target[part]
-            target[parts[-1]] = yaml.safe_load(raw_value) if raw_value.strip() else None
-        return Recipe.from_dict(values)
+            try:
+                value = yaml.safe_load(raw_value) if raw_value.strip() else None
+            except yaml.YAMLError as error:
+                problem = str(getattr(error, "problem", None) or "not valid YAML")
+                raise ConfigError(f"cannot read the value of --set {assignment!r}: {problem}",
+                                  hint="quote a value that is meant as text, e.g. --set 'data.source=\"a: b.csv\"'"
+                                  ) from None
+            values.pop(key.strip(), None)  # a later assignment of the same key wins, in its own place
+            values[key.strip()] = value
+        return self.with_values(values)
 
 
 def builtin_recipe_dir() -> Path:
@@ -164,6 +181,9 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
         raise ConfigError(f"recipe key {key!r} = {value!r} must be {names}")
     if origin is Literal:
         allowed = typing.get_args(kind)
+        if isinstance(value, bool):  # YAML 1.1 reads no/off/false and yes/on/true as booleans
+            spelled = [a for a in allowed if str(a).lower() in (_YAML_TRUE if value else _YAML_FALSE)]
+            value = spelled[0] if spelled else value
         if value not in allowed:
             raise ConfigError(
                 f"recipe key {key!r} = {value!r} is not allowed", hint=f"choose one of: {', '.join(map(str, allowed))}"
@@ -303,6 +323,10 @@ def _validate_stages(recipe: Recipe) -> None:
                 raise ConfigError(f"recipe key '{where}.{key}' = {value!r} must be positive")
     distill.layer_pairs
     parse_layer_pair(distill.attention_layer)
+
+
+_YAML_TRUE = ("yes", "on", "true", "y")
+_YAML_FALSE = ("no", "off", "false", "n")
 
 
 def _join(path: str, name: str) -> str:

@@ -1,5 +1,7 @@
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kdedge.cli import app
@@ -162,3 +164,61 @@ def test_export_teacher_writes_a_servable_baseline(tiny_teacher_dir, tiny_csv, t
     assert {row["variant"] for row in manifest["variants"]} == {"fp32", "int8-dynamic", "int8-static"}
     assert manifest["metrics"]["teacher"]["accuracy"] > 0.9
     assert Predictor(tmp_path / "teacher").predict(["the movie was wonderful"])[0].label == "positive"
+
+
+def options(**given):
+    """The recipe `compress` would run with these command-line options (nothing is trained)."""
+    from kdedge.cli import _recipe_with_options
+
+    fields = ("recipe", "set_", "teacher", "data", "text_column", "label_column", "target", "student", "init",
+              "max_params", "reconstruct")
+    return _recipe_with_options(**{name: given.get(name) for name in fields})
+
+
+@pytest.mark.parametrize("name", ["my file #1.csv", "[draft] x.csv", "2024-01-01.csv", "a: b.csv", "null.csv",
+                                  "{braces}.csv", "'quoted'.csv", "yes"])
+def test_file_names_are_taken_as_typed(name):
+    recipe = options(data=name)
+    assert recipe.data.source == name and recipe.name == Path(name).stem
+    assert recipe.description == f"own data from {name}"
+
+
+@pytest.mark.parametrize("column", ["no", "yes", "null", "123", "1e3", "on", "#", "a: b"])
+def test_column_and_teacher_names_are_taken_as_typed(column):
+    recipe = options(data="reviews.csv", text_column=column, label_column=column, teacher=column)
+    assert (recipe.data.text_column, recipe.data.label_column, recipe.teacher.name) == (column, column, column)
+
+
+def test_a_documented_student_switch_on_another_recipe():
+    recipe = options(recipe="ner-bilstm", student="transformer")
+    assert recipe.student.kind == "transformer" and recipe.student.init == "auto"
+    assert recipe.description.endswith("(student: transformer)")
+
+
+def test_set_keeps_typed_yaml_values_and_options_win():
+    recipe = options(set_=["distill.epochs=3", "data.source=from-set.csv", "student.max_params=5000"],
+                     data="from-option.csv", max_params=7000)
+    assert recipe.distill.epochs == 3 and recipe.data.source == "from-option.csv"
+    assert recipe.student.max_params == 7000 and recipe.student.target is None
+    assert options(reconstruct=False).student.reconstruct is False
+
+
+@pytest.mark.parametrize("value", ["no", "'no'", "auto", "bf16"])
+def test_mixed_precision_no_reads_as_no(value, tmp_path):
+    from kdedge.recipe import load_recipe
+
+    expected = value.strip("'")
+    assert options(set_=[f"distill.mixed_precision={value}"]).distill.mixed_precision == expected
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"version: 1\ndistill:\n  mixed_precision: {value}\n")
+    assert load_recipe(path).distill.mixed_precision == expected
+
+
+@pytest.mark.parametrize("assignment", ["distill.epochs=[1", "data.source={a: ", "distill.epochs=3: 4: 5"])
+def test_a_malformed_set_value_is_one_line(assignment, tmp_path):
+    result = runner.invoke(app, ["compress", "--set", assignment, "-o", str(tmp_path / "a"),
+                                 "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert f"cannot read the value of --set {assignment!r}" in line and "quote a value" in line
+    assert not (tmp_path / "a").exists()
