@@ -164,6 +164,10 @@ def shuffled_split(items: list, config: DataConfig, what: str, minimum_train: in
     total = len(items)
     n_test, n_dev = _count(config.test_size, total), _count(config.dev_size, total)
     n_train = total - n_test - n_dev if config.train_size is None else _count(config.train_size, total)
+    for key, count in (("test_size", n_test), ("dev_size", n_dev)):
+        if count < 1:
+            raise DataError(f"data.{key} = {getattr(config, key)} leaves no {key.removesuffix('_size')} rows "
+                            f"out of {total} {what}", hint=f"raise data.{key} (a count, or a larger fraction)")
     if n_test + n_dev + n_train > total or n_train < minimum_train:
         raise DataError(
             f"{total} {what} cannot fill train {n_train} + dev {n_dev} + test {n_test}",

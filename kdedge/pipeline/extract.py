@@ -38,18 +38,22 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
     partial = output.parent / f".{output.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    if recipe.student.kind == "transformer":
-        _save_hf_student(built, teacher, data.labels, partial)
-    else:
-        torch.save(built.model.state_dict(), partial / "student.pt")
-        built.tokenizer.save(str(partial / TOKENIZER_FILE))
-    summary = {"kind": recipe.student.kind, "init": recipe.student.resolved_init,
-               "reconstructed": built.reconstructed, "params": params, "teacher_params": teacher.params,
-               "compression": teacher.params / params, "shape": built.shape, "config": built.model.config.to_dict()}
-    (partial / "kdedge-student.json").write_text(json.dumps(summary, indent=2))
-    if output.exists():
-        output.rmdir()
-    os.replace(partial, output)
+    try:
+        if recipe.student.kind == "transformer":
+            _save_hf_student(built, teacher, data.labels, partial)
+        else:
+            torch.save(built.model.state_dict(), partial / "student.pt")
+            built.tokenizer.save(str(partial / TOKENIZER_FILE))
+        summary = {"kind": recipe.student.kind, "init": recipe.student.resolved_init,
+                   "reconstructed": built.reconstructed, "params": params, "teacher_params": teacher.params,
+                   "compression": teacher.params / params, "shape": built.shape, "config": built.model.config.to_dict()}
+        (partial / "kdedge-student.json").write_text(json.dumps(summary, indent=2))
+        if output.exists():
+            output.rmdir()
+        os.replace(partial, output)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a failed extract leaves nothing behind
+        raise
     return summary
 
 

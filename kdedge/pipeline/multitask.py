@@ -74,7 +74,8 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         reporter.step(f"task [bold]{name}[/] ({single.data.task}, recipe {recipe_source(recipe, name)})")
         folder = (task_run_dirs or {}).get(name, run_dir / "tasks" / name)
         def work(single=single, folder=folder):
-            return prepare(single, folder, reporter, device=scale.device)
+            # the shared student is sized over every task's texts, later: not per task here
+            return prepare(single, folder, reporter, device=scale.device, check_student=False)
 
         prepared[name] = scale.main_first(work)
     names = list(prepared)

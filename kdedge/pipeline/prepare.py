@@ -18,6 +18,7 @@ from kdedge.distill.loop import DistillSet, resolve_layer_pairs
 from kdedge.errors import ConfigError
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
+from kdedge.students.build import plan_shape
 from kdedge.teacher.cache import TeacherCache, hidden_field
 from kdedge.teacher.finetune import finetune_teacher
 from kdedge.teacher.labelling import teacher_outputs
@@ -39,13 +40,14 @@ class Prepared:
 
 def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None,
             shard: tuple[int, int] = (0, 1), teacher_only: bool = False,
-            device: torch.device | str = "cpu") -> Prepared | None:
+            device: torch.device | str = "cpu", check_student: bool = True) -> Prepared | None:
     """Load and split the data, load (and if needed fine-tune) the teacher, and label every split once.
 
     The teacher's outputs go to the chunked cache in `run_dir/teacher_cache`. With a `shard` other
     than (0, 1) only that shard's chunks of the transfer set are labelled, and with `teacher_only`
     nothing is; both return None. The teacher is fine-tuned and run on `device` (a GPU, when
-    training has one) and handed back on the CPU.
+    training has one) and handed back on the CPU. With `check_student`, the student's shape is solved
+    before anything is trained, so an impossible --target fails in seconds, not after fine-tuning.
     """
     reporter = reporter or Reporter(quiet=True)
     run_dir = Path(run_dir)
@@ -59,6 +61,14 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
             f"teacher {recipe.teacher.name!r} has no trained head for labels {', '.join(data.labels)}",
             hint="set teacher.finetune=auto so that kdedge fine-tunes it on the train split first",
         )
+    positions = getattr(teacher.model.config, "max_position_embeddings", None)
+    if positions is not None and recipe.data.max_length > positions:
+        raise ConfigError(f"data.max_length = {recipe.data.max_length} is longer than teacher "
+                          f"{recipe.teacher.name!r} reads ({positions} positions)",
+                          hint=f"set data.max_length to {positions} or less")
+    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    if check_student:
+        plan_shape(teacher, encoder, data, recipe.student)
     reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
     for note in data.notes:
         reporter.note(note)
@@ -66,7 +76,6 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
         f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
     )
-    encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
     teacher.model.to(device)
     teacher, teacher_key = prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
     teacher.model.to(device)  # a reloaded fine-tuned teacher starts on the CPU

@@ -43,34 +43,38 @@ def build_student(
     teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig, reporter: Reporter,
     task: str = SEQUENCE,
 ) -> BuiltStudent:
+    plan = plan_shape(teacher, encoder, data, spec)
+    torch.manual_seed(spec.seed)
+    if spec.kind == "bilstm":
+        return _bilstm(teacher, plan, len(data.labels), spec, task)
+    return _transformer(teacher, encoder, data, plan, spec, reporter, task)
+
+
+@dataclass
+class ShapePlan:
+    """The student's shape as the sizing solver chose it, and what it was chosen from."""
+
+    shape: object  # sizing.BiLSTMShape or sizing.TransformerShape
+    counts: np.ndarray  # occurrences of each teacher token in the transfer set
+    teacher_vocab: int
+    specials: list[int]  # token ids every trimmed vocabulary keeps
+
+
+def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig) -> ShapePlan:
+    """Size the student for `spec`'s target. It depends on the teacher's size and the data, not on the
+    teacher's weights, so a run solves it once before fine-tuning: an impossible target fails at once."""
     teacher_vocab = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True),
                         teacher.model.get_input_embeddings().num_embeddings)
     counts = token_counts(encoder.encode(data.transfer), teacher_vocab)
     budget = budget_for(teacher.params, parse_target(spec.target) if spec.target else None, spec.max_params)
-    torch.manual_seed(spec.seed)
     if spec.kind == "bilstm":
-        return _bilstm(teacher, counts, teacher_vocab, budget, len(data.labels), spec, reporter, task)
-    return _transformer(teacher, encoder, data, counts, budget, spec, reporter, task)
-
-
-def _bilstm(teacher, counts, teacher_vocab, budget, num_labels, spec, reporter, task) -> BuiltStudent:
-    unk_id = teacher.hf_tokenizer.unk_token_id
-    exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
-    shape = solve_bilstm_shape(
-        budget, coverage_curve(counts, exclude), num_labels, teacher_vocab,
-        spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
-    )
-    trim = trim_vocabulary(counts, shape.vocab_size, teacher.pad_token_id, unk_id)
-    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, teacher_vocab, spec.dropout,
-                          task)
-    student = BiLSTMClassifier(config, torch.from_numpy(trim.token_map))
-    if spec.resolved_init == "pca":
-        weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
-        init_bilstm_embeddings(student, weights, trim, unk_id)
-    return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)
-
-
-def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -> BuiltStudent:
+        unk_id = teacher.hf_tokenizer.unk_token_id
+        exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
+        shape = solve_bilstm_shape(
+            budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
+            spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
+        )
+        return ShapePlan(shape, counts, teacher_vocab, list(exclude))
     teacher_config = teacher.model.config
     if teacher_config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ConfigError(
@@ -79,12 +83,29 @@ def _transformer(teacher, encoder, data, counts, budget, spec, reporter, task) -
                  "or use --student bilstm",
         )
     specials = sorted(set(special_ids(teacher.tokenizer)) | {teacher.pad_token_id})  # always kept
-    max_length = encoder.max_length
     shape = solve_transformer_shape(
         budget, coverage_curve(counts, tuple(specials)), teacher_config,
-        len(data.labels), max_length, spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
+        len(data.labels), encoder.max_length, spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
         spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials),
     )
+    return ShapePlan(shape, counts, teacher_vocab, specials)
+
+
+def _bilstm(teacher, plan, num_labels, spec, task) -> BuiltStudent:
+    shape, unk_id = plan.shape, teacher.hf_tokenizer.unk_token_id
+    trim = trim_vocabulary(plan.counts, shape.vocab_size, teacher.pad_token_id, unk_id)
+    config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, plan.teacher_vocab,
+                          spec.dropout, task)
+    student = BiLSTMClassifier(config, torch.from_numpy(trim.token_map))
+    if spec.resolved_init == "pca":
+        weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
+        init_bilstm_embeddings(student, weights, trim, unk_id)
+    return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)
+
+
+def _transformer(teacher, encoder, data, plan, spec, reporter, task) -> BuiltStudent:
+    teacher_config, shape, counts, specials = teacher.model.config, plan.shape, plan.counts, plan.specials
+    max_length = encoder.max_length
     order = np.lexsort((np.arange(len(counts)), -counts))
     frequent = [int(i) for i in order if counts[i] > 0 and i not in specials][: shape.vocab_size - len(specials)]
     trimmed = trim_tokenizer(teacher.tokenizer, np.array(frequent), teacher.pad_token_id)

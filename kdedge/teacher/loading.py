@@ -105,7 +105,14 @@ def _load_teacher(name: str, labels: tuple[str, ...], source: str | None, task: 
 
     source = source or resolve_teacher(name)
     config = _load_or_explain(lambda: AutoConfig.from_pretrained(source), name, source)
-    tokenizer = _load_or_explain(lambda: AutoTokenizer.from_pretrained(source), name, source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError:
+        tokenizer = _load_or_explain(lambda: AutoTokenizer.from_pretrained(source), name, source)  # says why
+    except Exception as exc:  # json's ValueError, or the tokenizers library's plain Exception, for a damaged file
+        raise TeacherError(f"cannot read the tokenizer of teacher {name!r} in {source}: {exc}".splitlines()[0],
+                           hint="the tokenizer files are damaged: save the tokenizer again with save_pretrained"
+                           ) from None
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise TeacherError(
@@ -132,8 +139,10 @@ def _load_teacher(name: str, labels: tuple[str, ...], source: str | None, task: 
             f"teacher {name!r} ({config.model_type}) cannot be used for {task}: {exc}".splitlines()[0],
             hint="use a BERT-family encoder (BERT, MiniLM, DistilBERT, RoBERTa, XLM-R)",
         ) from None
-    except OSError as exc:
-        raise TeacherError(f"cannot read teacher weights from {source}: {exc}".splitlines()[0]) from None
+    except Exception as exc:  # OSError, or safetensors/torch errors for a damaged weights file
+        raise TeacherError(f"cannot read teacher weights from {source}: {type(exc).__name__}: {exc}".splitlines()[0],
+                           hint="the weights file is missing or damaged: save the model again with save_pretrained"
+                           ) from None
 
     missing_head = any(key.startswith(("classifier", "score")) for key in info.get("missing_keys", ()))
     mismatched = bool(info.get("mismatched_keys"))
