@@ -74,3 +74,46 @@ def test_bad_shards_are_refused(text):
 
 def test_shard_parses():
     assert parse_shard("1/4") == (1, 4)
+
+
+def test_a_shard_that_started_at_the_same_moment_keeps_the_others_chunks(tmp_path):
+    # shard 1 checked for meta.json before shard 0 wrote it (both started together), and only then
+    # reaches the reset: it must not wipe the chunks shard 0 has labelled since
+    first, second = Counting(), Counting()
+    TeacherCache(tmp_path, "k", chunk_rows=5).fill("transfer", TEXTS, ["logits"], first, shard=(0, 2))
+    late = TeacherCache(tmp_path, "k", chunk_rows=5)
+    current = late._current
+    calls = []
+
+    def saw_nothing_at_first(split, rows):
+        calls.append(split)
+        return False if len(calls) == 1 else current(split, rows)
+
+    late._current = saw_nothing_at_first
+    late.fill("transfer", TEXTS, ["logits"], second, shard=(1, 2))
+    assert len(first.seen) + len(second.seen) == 23 and not set(first.seen) & set(second.seen)
+    assert TeacherCache(tmp_path, "k", chunk_rows=5).array("transfer", "logits")[[0, 22]][:, 0].tolist() == [0, 22]
+
+
+def test_shards_started_together_in_processes_label_every_chunk_once(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(4)
+    workers = [context.Process(target=_label_shard, args=(tmp_path, index, barrier)) for index in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert all(worker.exitcode == 0 for worker in workers)
+    logits = TeacherCache(tmp_path, "k", chunk_rows=2).array("transfer", "logits")
+    assert logits.numpy()[:, 0].tolist() == list(range(23))
+    seen = [line for index in range(4) for line in (tmp_path / f"seen-{index}").read_text().split("\n") if line]
+    assert sorted(seen) == sorted(TEXTS)  # every text labelled exactly once: no shard redid another's work
+
+
+def _label_shard(folder, index, barrier):
+    compute = Counting()
+    barrier.wait()  # all four start at the same moment
+    TeacherCache(folder, "k", chunk_rows=2).fill("transfer", TEXTS, ["logits"], compute, shard=(index, 4))
+    (folder / f"seen-{index}").write_text("\n".join(compute.seen))

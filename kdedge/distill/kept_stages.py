@@ -89,8 +89,9 @@ def save_stage(folder: Path, key: str, kept: KeptStudent, outcome) -> None:
 
 
 def load_stage(folder: Path) -> KeptStudent:
+    """A kept stage, on the CPU whatever device it was trained on (a GPU run resumes on a CPU)."""
     saved = json.loads((folder / "stage.json").read_text())
-    return KeptStudent(saved["config"], torch.load(folder / "student.pt", weights_only=True),
+    return KeptStudent(saved["config"], torch.load(folder / "student.pt", weights_only=True, map_location="cpu"),
                        Tokenizer.from_file(str(folder / TOKENIZER_FILE)), saved["pad_token_id"], saved["shape"],
                        np.load(folder / "teacher_ids.npy") if saved["has_teacher_ids"] else None)
 

@@ -11,6 +11,7 @@ chunks into memory lazily: training on millions of texts holds one batch of targ
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -98,10 +99,7 @@ class TeacherCache:
         """
         reporter = reporter or Reporter(quiet=True)
         if not self._current(split, len(texts)):
-            shutil.rmtree(self.folder / split, ignore_errors=True)
-            (self.folder / split).mkdir(parents=True, exist_ok=True)
-            _write_json(self.folder / split / "meta.json",
-                        {"key": self.key, "rows": len(texts), "chunk_rows": self.chunk_rows})
+            self._reset(split, len(texts))
         todo = [c for c in self.missing_chunks(split, len(texts), fields) if c % shard[1] == shard[0]]
         if not todo:
             return 0
@@ -126,6 +124,19 @@ class TeacherCache:
                 hint="run every shard of `kdedge label` (or `kdedge label` without --shard) first",
             )
         return ChunkedArray(self.folder / split / field, meta["rows"], meta["chunk_rows"])
+
+    def _reset(self, split: str, rows: int) -> None:
+        """Start `split` afresh for this key. Shards started at the same moment all find no current
+        meta.json; under an exclusive lock only the first resets, and the others, checking again,
+        keep what it (and any shard since) wrote."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f".{split}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._current(split, rows):
+                return
+            shutil.rmtree(self.folder / split, ignore_errors=True)
+            (self.folder / split).mkdir(parents=True, exist_ok=True)
+            _write_json(self.folder / split / "meta.json", {"key": self.key, "rows": rows, "chunk_rows": self.chunk_rows})
 
     def _current(self, split: str, rows: int) -> bool:
         meta_path = self.folder / split / "meta.json"
