@@ -78,3 +78,34 @@ def test_builtin_ner_recipe_runs_on_tiny_models(tiny_teacher_dir, tiny_conll, ti
     result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
     assert result.manifest["recipe"]["name"] == "ner-bilstm"
     assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
+
+
+def test_words_without_tokens_do_not_shift_the_entities(ner_artifact):
+    # a zero-width space, a lone combining accent and a variation selector are words with no token
+    _, folder = ner_artifact
+    text = "so \u200b the movie report \u0301 was \ufe0f lovely superb today"
+    [found] = Predictor(folder).predict([text])
+    report, place = text.index("report"), text.index("lovely superb")
+    assert [(e.label, e.start, e.end, e.text) for e in found] == [
+        ("person", report, report + 6, "report"), ("geo-loc", place, place + 13, "lovely superb")]
+    [alone] = Predictor(folder).predict(["\u200b"])
+    assert alone == []
+
+
+def test_a_word_without_a_token_is_o_and_teaches_nothing():
+    import numpy as np
+    import torch
+
+    from kdedge.data.tasks import gather_words, predicted_tags, token_labels
+
+    labels = ("O", "B-person", "I-person")
+    token_logits = torch.tensor([[[9.0, 0, 0], [0, 5.0, 0], [0, 0, 7.0], [1.0, 0, 0]]])  # [CLS] w0 w2 [SEP]
+    words, mask = gather_words(token_logits, [[1, -1, 2]])  # word 1 has no token
+    assert mask.tolist() == [[True, False, True]]
+    assert words[0].tolist() == [[0, 5.0, 0], [0, 0, 0], [0, 0, 7.0]]
+    # scoring: the empty row is O (not label 0 by accident), and so are words past the row's end
+    assert predicted_tags(words[0].numpy(), 4, labels) == ["B-person", "O", "I-person", "O"]
+    assert predicted_tags(np.zeros((2, 3), np.float32), 2, ("B-person", "O", "I-person")) == ["O", "O"]
+    # training: the word's tag is not put on any token
+    [row] = token_labels([[2, 10, 11, 3]], [[1, -1, 2]], [np.array([1, 2, 2])])
+    assert row.tolist() == [-100, 1, 2, -100]

@@ -43,10 +43,11 @@ def test_first_sub_token_of_each_word(tiny_teacher_dir):
     assert len(firsts[0]) == 4 and firsts[0][3] == len(tokens) - 2
 
 
-def test_truncation_drops_the_words_it_cuts(tiny_teacher_dir):
+def test_truncation_marks_the_words_it_cuts(tiny_teacher_dir):
     encoder = TextEncoder(Tokenizer.from_file(str(tiny_teacher_dir / "tokenizer.json")), 6, 0)
     ids, firsts = encoder.encode_words(["the movie was great and fun today"])
-    assert len(ids[0]) == 6 and firsts[0] == [1, 2, 3, 4]
+    # 6 positions: [CLS] + 4 words + [SEP]; "and" and "fun" were cut (-1); at most 6 words are reported
+    assert len(ids[0]) == 6 and firsts[0] == [1, 2, 3, 4, -1, -1]
 
 
 def test_read_conll_sentences_and_errors(tmp_path):

@@ -36,25 +36,43 @@ def auto_model_class(task: str):
 
 
 def gather_words(token_logits: torch.Tensor, firsts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """[batch, seq, labels] → ([batch, words, labels] at each word's first sub-token, [batch, words] mask)."""
+    """[batch, seq, labels] → ([batch, words, labels] at each word's first sub-token, [batch, words] mask).
+
+    Words line up with each text's whitespace-separated words by index; a word without a token (-1 in
+    `firsts`: zero-width, or cut off by truncation) is zero and masked out."""
     width = max((len(f) for f in firsts), default=0) or 1
     positions = torch.zeros(len(firsts), width, dtype=torch.long, device=token_logits.device)
     mask = torch.zeros(len(firsts), width, dtype=torch.bool, device=token_logits.device)
     for row, first in enumerate(firsts):
-        positions[row, : len(first)] = torch.tensor(first, dtype=torch.long)
-        mask[row, : len(first)] = True
+        first = torch.tensor(first, dtype=torch.long)
+        positions[row, : len(first)] = first.clamp(min=0)
+        mask[row, : len(first)] = first >= 0
     index = positions.unsqueeze(-1).expand(-1, -1, token_logits.shape[-1])
     return torch.gather(token_logits, 1, index) * mask.unsqueeze(-1), mask
 
 
 def token_labels(id_lists: list[list[int]], firsts: list[list[int]], tags: list[np.ndarray]) -> list[np.ndarray]:
-    """Per-token training labels: a word's tag on its first sub-token, IGNORE everywhere else."""
+    """Per-token training labels: a word's tag on its first sub-token, IGNORE everywhere else (and a
+    word without a token teaches nothing)."""
     labels = []
     for ids, first, word_tags in zip(id_lists, firsts, tags, strict=True):
         row = np.full(len(ids), IGNORE, dtype=np.int64)
-        row[first] = word_tags[: len(first)]
+        first = np.asarray(first, dtype=np.int64)
+        present = np.flatnonzero(first[: len(word_tags)] >= 0)
+        row[first[present]] = np.asarray(word_tags)[present]
         labels.append(row)
     return labels
+
+
+def predicted_tags(word_logits: np.ndarray, count: int, labels: tuple[str, ...]) -> list[str]:
+    """A text's predicted tag for each of its `count` words, from its [max_length, labels] word logits.
+    A word with no logits (an all-zero row: it had no token, being zero-width or cut off by truncation,
+    or it lies past max_length) is O, never whatever label happens to be number 0."""
+    kept = min(count, len(word_logits))
+    rows = word_logits[:kept]
+    present = np.any(rows != 0, axis=-1)
+    tags = [labels[k] if seen else "O" for k, seen in zip(rows.argmax(axis=-1), present, strict=True)]
+    return tags + ["O"] * (count - kept)
 
 
 def word_rows(per_text: np.ndarray, counts: list[int]) -> np.ndarray:
@@ -85,13 +103,9 @@ def split_metrics(task: str, labels: tuple[str, ...], split, logits: np.ndarray)
 
     if task != TOKEN:
         return classification_metrics(split.labels, logits.argmax(axis=1))
-    predicted = logits.argmax(axis=-1)
-    gold_tags, predicted_tags = [], []
-    for row, tags in enumerate(split.tags):
-        kept = min(len(tags), logits.shape[1])  # words past max_length were cut: predicted O
-        gold_tags.append([labels[t] for t in tags])
-        predicted_tags.append([labels[t] for t in predicted[row, :kept]] + ["O"] * (len(tags) - kept))
-    return entity_metrics(gold_tags, predicted_tags)
+    gold = [[labels[t] for t in tags] for tags in split.tags]
+    predicted = [predicted_tags(logits[row], len(tags), labels) for row, tags in enumerate(split.tags)]
+    return entity_metrics(gold, predicted)
 
 
 def primary_metric(task: str) -> str:

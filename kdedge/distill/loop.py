@@ -19,7 +19,7 @@ from torch import nn
 
 from kdedge.data.batching import inference_batches, training_batches
 from kdedge.data.metrics import entity_metrics
-from kdedge.data.tasks import SEQUENCE, TOKEN, gather_words
+from kdedge.data.tasks import SEQUENCE, TOKEN, gather_words, predicted_tags
 from kdedge.distill.config import DistillConfig, StageConfig, parse_layer_pair
 from kdedge.distill.losses import UNLABELLED, build_loss
 from kdedge.distill.scale import Scale
@@ -121,6 +121,9 @@ class StageObjective(nn.Module):
         select = None
         if firsts is not None:  # per-word rows: [batch, words, labels] → [words in the batch, labels]
             logits, mask = gather_words(logits, [firsts[i] for i in indices])
+            if w.soft_logits or w.hard_labels:  # and only words the teacher saw too (its row is not all zero)
+                seen = torch.from_numpy(np.asarray(data.logits[indices])[:, : mask.shape[1]]).to(mask.device)
+                mask = mask & seen.ne(0).any(dim=-1)
             logits, select = logits[mask], (mask, mask.shape[1])
         device = logits.device
         if w.soft_logits or w.hard_labels:
@@ -363,10 +366,10 @@ def dev_score(student: nn.Module, encoder: TextEncoder, dev: DistillSet) -> floa
     logits = model_logits(student, encoder, dev.texts, batch_size=256, task=dev.task)
     if dev.task != TOKEN:
         return float((logits.argmax(axis=1) == dev.gold).mean())
-    predicted, gold = logits.argmax(axis=-1), dev.gold
+    gold = dev.gold
     counts = [min(len(text.split()), gold.shape[1]) for text in dev.texts]
     return entity_metrics([[dev.labels[t] for t in gold[i, :n]] for i, n in enumerate(counts)],
-                          [[dev.labels[t] for t in predicted[i, :n]] for i, n in enumerate(counts)])["entity_f1"]
+                          [predicted_tags(logits[i], n, dev.labels) for i, n in enumerate(counts)])["entity_f1"]
 
 
 def _objective(student, encoder, train, stage, config, layer_pairs, teacher) -> StageObjective:

@@ -32,20 +32,23 @@ class TextEncoder:
         return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
 
     def encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
-        """For token classification: ids per text, and the position of each word's first sub-token.
+        """For token classification: ids per text, and for each of its words the position of the word's
+        first sub-token, or -1 for a word that has no token.
 
-        Words are the text's whitespace-separated pieces, as in CoNLL files; a word the truncation cut
-        off entirely has no position, so the list can be shorter than the text's words.
+        Words are the text's whitespace-separated pieces (`str.split()`), as in CoNLL files, and the
+        positions line up with them one for one: a word the tokenizer turns into nothing (a zero-width
+        space, a lone combining mark, a variation selector) or one truncation cut off gets -1, so no later
+        word shifts onto another's position. At most `max_length` words are reported (a model has no
+        more positions to label; the words after them are cut off anyway).
         """
-        encodings = self._tokenizer.encode_batch([text.split() for text in texts], is_pretokenized=True)
+        words = [text.split() for text in texts]
+        encodings = self._tokenizer.encode_batch(words, is_pretokenized=True)
         id_lists, firsts = [], []
-        for encoding in encodings:
-            seen: set[int] = set()
-            first = []
+        for encoding, text_words in zip(encodings, words, strict=True):
+            first = [-1] * min(len(text_words), self.max_length)
             for position, word in enumerate(encoding.word_ids):
-                if word is not None and word not in seen:
-                    seen.add(word)
-                    first.append(position)
+                if word is not None and word < len(first) and first[word] < 0:
+                    first[word] = position
             id_lists.append(encoding.ids)
             firsts.append(first)
         return id_lists, firsts

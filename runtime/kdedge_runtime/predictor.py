@@ -103,14 +103,23 @@ class Predictor:
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray | dict[str, np.ndarray]:
         """Raw model outputs in the order of `texts`: [texts, labels] for sequence classification;
         for token classification [texts, max_length, labels], one row per whitespace-separated word
-        (read at its first sub-token), zero after the text's last word. A multi-task artifact gives a
-        dict of these, one per task."""
+        (read at its first sub-token), zero for a word with no token (zero-width, or cut off by
+        truncation) and after the text's last word. A multi-task artifact gives a dict of these."""
+        results, _ = self._logits_and_words(texts, batch_size)
+        if not self.manifest.multitask:
+            return results[self.manifest.tasks[0].output]
+        return {task.name: results[task.output] for task in self.manifest.tasks}
+
+    def _logits_and_words(self, texts: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], list | None]:
+        """Every output's logits by output name, and (when any output is per word) each text's words'
+        first-token positions, -1 for a word without a token (TextEncoder.encode_words)."""
         texts = _checked_texts(texts)
         results = {}
         for task in self.manifest.tasks:
             shape = (len(texts), self.manifest.max_length, len(task.labels)) if task.task == TOKEN else (
                 len(texts), len(task.labels))
             results[task.output] = np.zeros(shape, dtype=np.float32)
+        firsts = None
         if texts:
             id_lists, firsts = (self._encoder.encode_words(texts) if self._by_words
                                 else (self._encoder.encode(texts), None))
@@ -122,10 +131,10 @@ class Predictor:
                         result[batch] = output
                         continue
                     for row, index in enumerate(batch):
-                        result[index, : len(firsts[index])] = output[row, firsts[index]]
-        if not self.manifest.multitask:
-            return results[self.manifest.tasks[0].output]
-        return {task.name: results[task.output] for task in self.manifest.tasks}
+                        positions = np.asarray(firsts[index], dtype=np.int64)
+                        words = np.flatnonzero(positions >= 0)  # by word index: a word without a token stays 0
+                        result[index, words] = output[row, positions[words]]
+        return results, firsts
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """The model on one already-tokenized, padded batch (int64 [batch, seq] each); the first output."""
@@ -144,19 +153,20 @@ class Predictor:
         """Sequence classification: the most likely label of each text and its probability (`Prediction`).
         Token classification: the entities of each text, BIO-repaired, with character offsets.
         Multi-task: for each text, a dict from task name to that task's result."""
-        logits = self.logits(texts, batch_size=batch_size)
+        results, firsts = self._logits_and_words(texts, batch_size)
+        decoded = {task.name: self._decode(task, texts, results[task.output], firsts) for task in self.manifest.tasks}
         if not self.manifest.multitask:
-            return self._decode(self.manifest.tasks[0], texts, logits)
-        decoded = {task.name: self._decode(task, texts, logits[task.name]) for task in self.manifest.tasks}
-        return [{name: results[row] for name, results in decoded.items()} for row in range(len(texts))]
+            return decoded[self.manifest.tasks[0].name]
+        return [{name: found[row] for name, found in decoded.items()} for row in range(len(texts))]
 
-    def _decode(self, task: TaskOutput, texts: list[str], logits: np.ndarray) -> list:
+    def _decode(self, task: TaskOutput, texts: list[str], logits: np.ndarray, firsts: list | None) -> list:
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
         best = probabilities.argmax(axis=-1)
         if task.task != TOKEN:
             return [Prediction(task.labels[k], float(probabilities[row, k])) for row, k in enumerate(best)]
-        return [_entities(task.labels, text, best[row], probabilities[row]) for row, text in enumerate(texts)]
+        return [_entities(task.labels, text, best[row], probabilities[row], firsts[row])
+                for row, text in enumerate(texts)]
 
 
 def as_json(result) -> dict | list:
@@ -169,9 +179,12 @@ def as_json(result) -> dict | list:
     return asdict(result)
 
 
-def _entities(labels: tuple[str, ...], text: str, best: np.ndarray, probabilities: np.ndarray) -> list[Entity]:
-    words = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)][: len(best)]
-    tags = [labels[k] for k in best[: len(words)]]
+def _entities(labels: tuple[str, ...], text: str, best: np.ndarray, probabilities: np.ndarray,
+              firsts: list[int]) -> list[Entity]:
+    """Entities from per-word predictions. Word i of `best` is the text's i-th whitespace-separated
+    piece (`firsts` has one entry per word); a word without a token (-1) is tagged O, not given a label."""
+    words = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)][: len(firsts)]
+    tags = [labels[k] if first >= 0 else "O" for k, first in zip(best, firsts, strict=False)]
     found = []
     for span in spans(tags):
         start, end = words[span.start][0], words[span.end - 1][1]

@@ -51,7 +51,7 @@ def test_encode_words_drops_the_words_truncation_cut_off(tokenizer):
     encoder = TextEncoder(tokenizer, max_length=5, pad_token_id=0)
     id_lists, firsts = encoder.encode_words(["playing football we"])
     assert id_lists == [[CLS, IDS["play"], IDS["##ing"], IDS["foot"], SEP]]
-    assert firsts == [[1, 3]]  # "football" keeps its first piece; "we" was cut off entirely
+    assert firsts == [[1, 3, -1]]  # "football" keeps its first piece; "we" was cut off entirely: -1
 
 
 def test_pad_right_pads_to_the_longest_with_the_pad_id(tokenizer):
