@@ -141,3 +141,13 @@ def tiny_ner_recipe(teacher_dir: Path, conll: Path, transfer: Path, **sections):
             "transfer": str(transfer), "max_length": 32, "train_size": 200, "dev_size": 80, "test_size": 80,
             **sections.pop("data", {})}
     return tiny_recipe(teacher_dir, conll, data=data, **sections)
+
+
+@pytest.fixture(scope="session")
+def ner_artifact(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path_factory):
+    """A tiny NER artifact written by `compress` (BiLSTM tagger), shared by the NER and runtime tests."""
+    from kdedge.pipeline.compress import compress
+
+    root = tmp_path_factory.mktemp("ner")
+    result = compress(tiny_ner_recipe(tiny_teacher_dir, tiny_conll, tiny_csv), root / "artifact", root / "run")
+    return result, root / "artifact"

@@ -2,20 +2,11 @@
 
 import json
 
-import pytest
 from conftest import tiny_ner_recipe
 
 from kdedge.pipeline.compress import compress
 from kdedge_runtime import Entity, Predictor
 from kdedge_runtime.cli import main as runtime_main
-
-
-@pytest.fixture(scope="module")
-def ner_artifact(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ner")
-    recipe = tiny_ner_recipe(tiny_teacher_dir, tiny_conll, tiny_csv)
-    result = compress(recipe, root / "artifact", root / "run")
-    return result, root / "artifact"
 
 
 def test_bilstm_ner_learns_entities(ner_artifact):
