@@ -84,3 +84,82 @@ def test_a_failed_extract_leaves_no_partial_folder(tiny_teacher_dir, tiny_csv, t
                                  "--run-dir", str(tmp_path / "run")])
     assert result.exit_code != 0
     assert not (tmp_path / "student").exists() and not list(tmp_path.glob(".student.partial*"))
+
+
+# More of compress, and the other commands: each (arguments, words the one line must contain). The
+# arguments may name {teacher}, {csv}, {tmp} and {artifact} (a finished tiny artifact).
+COMMAND_CASES = {
+    "compress: unknown recipe": (["compress", "--recipe", "no-such-recipe"], ["no recipe named 'no-such-recipe'"]),
+    "compress: missing data file": (["compress", "--teacher", "{teacher}", "--data", "{tmp}/missing.csv"],
+                                    ["missing.csv"]),
+    "compress: unknown student kind": (["compress", "--student", "cnn"], ["student.kind", "cnn"]),
+    "compress: init of the other kind": (["compress", "--student", "transformer", "--init", "pca"],
+                                         ["does not apply to a transformer student"]),
+    "compress: target that does not compress": (["compress", "--target", "0.5x"], ["would not compress"]),
+    "compress: unreadable target": (["compress", "--target", "thirty"], ["cannot read target 'thirty'"]),
+    "compress: output is not an artifact": (["compress", "--teacher", "{teacher}", "--data", "{csv}",
+                                             "--text-column", "review", "--label-column", "stars",
+                                             "-o", "{tmp}/occupied"], ["exists and is not a kdedge artifact"]),
+    "compress: agreement gate above 1": (["compress", "--set", "export.min_agreement=2"],
+                                         ["export.min_agreement", "(0, 1]"]),
+    "compress: unknown label column": (["compress", "--teacher", "{teacher}", "--data", "{csv}",
+                                        "--text-column", "review", "--label-column", "score"], ["score"]),
+    "extract: init of the other kind": (["extract", "{teacher}", "-o", "{tmp}/student", "--student", "transformer",
+                                         "--init", "pca"], ["does not apply to a transformer student"]),
+    "extract: output not empty": (["extract", "{teacher}", "-o", "{tmp}/occupied", "--student", "bilstm",
+                                   "--data", "{csv}", "--text-column", "review", "--label-column", "stars",
+                                   "--set", "data.max_length=32", "--run-dir", "{tmp}/run"], ["is not empty"]),
+    "label: shard out of range": (["label", "--shard", "3/2"], ["shard '3/2' is out of range"]),
+    "label: unreadable shard": (["label", "--shard", "half"], ["cannot read shard 'half'"]),
+    "bench: not an artifact": (["bench", "{tmp}/occupied"], ["not a kdedge artifact"]),
+    "bench: bad batch sizes": (["bench", "{artifact}", "--batch-sizes", "0,8"], ["cannot read --batch-sizes '0,8'"]),
+    "bench: bad lengths": (["bench", "{artifact}", "--seq-lens", "long"], ["cannot read --seq-lens 'long'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMAND_CASES))
+def test_bad_command_input_is_one_line(case, tiny_teacher_dir, tiny_csv, artifact, tmp_path):
+    arguments, words = COMMAND_CASES[case]
+    (tmp_path / "occupied").mkdir()
+    (tmp_path / "occupied" / "notes.txt").write_text("mine")
+    places = {"teacher": str(tiny_teacher_dir), "csv": str(tiny_csv), "tmp": str(tmp_path), "artifact": str(artifact)}
+    arguments = [argument.format(**places) for argument in arguments]
+    if arguments[0] in ("compress", "label") and "--run-dir" not in arguments:
+        arguments += ["--run-dir", str(tmp_path / "run")]
+    if arguments[0] == "compress" and "-o" not in arguments:
+        arguments += ["-o", str(tmp_path / "artifact")]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    line = one_line(result)
+    for word in words:
+        assert word in line, line
+    assert not (tmp_path / "artifact").exists() and not (tmp_path / "student").exists()
+    assert (tmp_path / "occupied" / "notes.txt").read_text() == "mine"  # a user's folder is never touched
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
+RUNTIME_CASES = {
+    "predict: not an artifact": (lambda folder: (folder / "kdedge.json").unlink(), "is not a kdedge artifact"),
+    "predict: manifest not JSON": (lambda folder: (folder / "kdedge.json").write_text("{"), "is not valid JSON"),
+    "predict: newer schema": (lambda folder: (folder / "kdedge.json").write_text('{"schema": 99}'),
+                              "schema version 99"),
+    "predict: model missing": (lambda folder: (folder / "model.onnx").unlink(), "model.onnx is missing"),
+    "predict: tokenizer damaged": (lambda folder: (folder / "tokenizer.json").write_text("{}"),
+                                   "tokenizer.json in"),
+    "serve: not an artifact": (lambda folder: (folder / "kdedge.json").unlink(), "is not a kdedge artifact"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNTIME_CASES))
+def test_bad_artifacts_are_one_line_in_the_runtime_cli(case, artifact, tmp_path, capsys):
+    from kdedge_runtime.cli import main as runtime_main
+
+    folder = tmp_path / "artifact"
+    shutil.copytree(artifact, folder)
+    damage, words = RUNTIME_CASES[case]
+    damage(folder)
+    command = ["serve", str(folder), "--port", "1"] if case.startswith("serve") else ["predict", str(folder), "hi"]
+    assert runtime_main(command) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err and captured.err.count("\n") == 1
+    assert captured.err.startswith("error: ") and words in captured.err, captured.err
