@@ -36,6 +36,14 @@ def export_student(folder, seed):
     export_onnx(student, folder / MODEL_FILE, 17, (ids, torch.ones_like(ids)))
 
 
+def another_student(tmp_path):
+    """A folder with a different network's model.onnx: its labels disagree with the staged fp32 on many rows."""
+    other = tmp_path / "other"
+    other.mkdir()
+    export_student(other, seed=1)
+    return other
+
+
 @pytest.fixture
 def staging(tiny_teacher_dir, tmp_path):
     folder = tmp_path / "staging"
@@ -75,9 +83,7 @@ def test_every_variant_is_measured_and_one_ships(staging):
 
 def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, monkeypatch, tmp_path):
     folder, encoder, logits, labels = staging
-    other = tmp_path / "other"
-    other.mkdir()
-    export_student(other, seed=1)  # a different network: its labels disagree with fp32 on many rows
+    other = another_student(tmp_path)
 
     def broken(source, target, calibration, **options):
         shutil.copy(other / MODEL_FILE, target)
@@ -120,9 +126,7 @@ def test_the_fastest_variant_within_the_accuracy_tolerance_ships(staging, monkey
 
 def test_a_faster_variant_that_costs_too_much_accuracy_does_not_ship(staging, monkeypatch, tmp_path):
     folder, encoder, logits, labels = staging
-    other = tmp_path / "other"
-    other.mkdir()
-    export_student(other, seed=1)
+    other = another_student(tmp_path)
     monkeypatch.setitem(variants_module.VARIANT_BUILDERS, "int8-dynamic", copy_of(other))
     timings = iter([5.0, 1.0])
     monkeypatch.setattr("kdedge.export.variants._latency", lambda predictor, inputs: next(timings))
@@ -221,9 +225,7 @@ def test_the_accuracy_tolerance_includes_its_bound(staging, monkeypatch):
 
 def test_the_gate_counts_words_for_ner(staging, monkeypatch, tmp_path):
     folder, encoder, logits, labels = staging
-    other = tmp_path / "other"
-    other.mkdir()
-    export_student(other, seed=1)
+    other = another_student(tmp_path)
     monkeypatch.setitem(variants_module.VARIANT_BUILDERS, "int8-dynamic", copy_of(other))
     rows = build_variants(folder, encoder, logits, TEXTS, lambda logits: {"entity_f1": 1.0}, lambda logits: logits,
                           "entity_f1", [], ExportConfig(variants=("int8-dynamic",)), Reporter(quiet=True))
