@@ -48,8 +48,14 @@ CASES = {
     "damaged teacher weights": ([], damage_weights, ["cannot read teacher weights", "save_pretrained"]),
     "damaged teacher tokenizer": ([], damage_tokenizer, ["cannot read the tokenizer of teacher", "save_pretrained"]),
     "malformed --set": (["--set", "distill.epochs=[1"], None, ["cannot read the value of --set"]),
+    "unquoted layer pair": (["--set", "distill.attention_layer=2:6"], None,
+                            ["cannot read layer pair '126'", "in quotes", "base-60"]),
     "unknown recipe key": (["--set", "distill.epoch=3"], None, ["unknown recipe key 'distill.epoch'"]),
     "wrong text column": (["--text-column", "body"], None, ["body"]),
+    "attention layer out of range": (["--student", "transformer", "--target", "3x", "--set",
+                                      "distill.stages=[{name: a, losses: {attention: 1}}]",
+                                      "--set", 'distill.attention_layer="-1:9"'], None,
+                                     ["distill.attention_layer '-1:9' is out of range", "the teacher 0..1"]),
 }
 
 
@@ -163,3 +169,15 @@ def test_bad_artifacts_are_one_line_in_the_runtime_cli(case, artifact, tmp_path,
     captured = capsys.readouterr()
     assert captured.out == "" and "Traceback" not in captured.err and captured.err.count("\n") == 1
     assert captured.err.startswith("error: ") and words in captured.err, captured.err
+
+
+def test_a_numeric_text_column_says_the_columns_may_be_swapped(tiny_teacher_dir, tmp_path):
+    data = tmp_path / "stars.csv"
+    data.write_text("review,stars\n" + "".join(f"review number {i} was fine,{i % 5 + 1}\n" for i in range(60)))
+    result = runner.invoke(app, ["compress", "--teacher", str(tiny_teacher_dir), "--data", str(data),
+                                 "--text-column", "stars", "--label-column", "review", "-o", str(tmp_path / "a"),
+                                 "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert "column 'stars'" in line and "holds numbers, not text" in line and "swapped?" in line
+    assert not (tmp_path / "a").exists()

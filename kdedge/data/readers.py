@@ -123,6 +123,10 @@ def load_task_data(config: DataConfig, cache_dir: Path | None = None) -> TaskDat
     columns = read_columns(config.source, [config.text_column, config.label_column], config.encoding, cache_dir)
     notes: list[str] = []
     texts, raw_labels = columns[config.text_column], columns[config.label_column]
+    numbers = sum(isinstance(t, (int, float)) and not isinstance(t, bool) and t == t for t in texts)  # t == t: not NaN
+    if texts and numbers > len(texts) / 2:
+        raise DataError(f"column {config.text_column!r} of {config.source} holds numbers, not text",
+                        hint="--text-column names the column of texts and --label-column the labels: swapped?")
 
     labelled: dict[str, str] = {}
     unlabelled: list[str] = []

@@ -99,5 +99,6 @@ def parse_layer_pair(text: str) -> tuple[int, int]:
     try:
         student, teacher = (int(part) for part in str(text).split(":"))
     except ValueError:
-        raise ConfigError(f"cannot read layer pair {text!r}", hint='write "student:teacher", e.g. "-1:-1" or "2:6"') from None
+        raise ConfigError(f"cannot read layer pair {text!r}", hint='write "student:teacher" in quotes, e.g. "-1:-1" or "2:6" (unquoted, YAML reads 2:6 as the '
+                               'base-60 number 126): --set \'distill.attention_layer="2:6"\'') from None
     return student, teacher

@@ -151,6 +151,15 @@ class StageObjective(nn.Module):
         return total
 
 
+def check_attention_layer(config: DistillConfig, student_layers: int, teacher_layers: int) -> None:
+    """`distill.attention_layer` names a layer each model has (attention maps: one per layer, no embeddings)."""
+    s, t = parse_layer_pair(config.attention_layer)
+    if not (-student_layers <= s < student_layers and -teacher_layers <= t < teacher_layers):
+        raise ConfigError(f"distill.attention_layer {config.attention_layer!r} is out of range",
+                          hint=f"the student has layers 0..{student_layers - 1} and the teacher 0..{teacher_layers - 1} "
+                               "(-1 = the last)")
+
+
 def resolve_layer_pairs(config: DistillConfig, student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:
     """Recipe layer pairs → non-negative hidden-state indices (0 = embeddings), checked against both depths."""
     pairs = []

@@ -14,7 +14,7 @@ import torch
 from kdedge.data.readers import TaskData
 from kdedge.data.tasks import TOKEN, gold_matrix, load_data
 from kdedge.distill.kept_stages import run_key, stage_key, write_stage_key
-from kdedge.distill.loop import DistillSet, resolve_layer_pairs
+from kdedge.distill.loop import DistillSet, check_attention_layer, resolve_layer_pairs
 from kdedge.errors import ConfigError
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
@@ -68,7 +68,9 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
                           hint=f"set data.max_length to {positions} or less")
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
     if check_student:
-        plan_shape(teacher, encoder, data, recipe.student)
+        plan = plan_shape(teacher, encoder, data, recipe.student)
+        if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
+            check_attention_layer(recipe.distill, plan.shape.num_layers, teacher.model.config.num_hidden_layers)
     reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
     for note in data.notes:
         reporter.note(note)
