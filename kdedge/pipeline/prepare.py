@@ -71,6 +71,7 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         plan = plan_shape(teacher, encoder, data, recipe.student)
         if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
             check_attention_layer(recipe.distill, plan.shape.num_layers, teacher.model.config.num_hidden_layers)
+        _teacher_layers(recipe, teacher)  # distill.hidden_layers names layers the teacher has
     reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
     for note in data.notes:
         reporter.note(note)
