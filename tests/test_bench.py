@@ -109,3 +109,37 @@ def test_cuda_without_a_gpu_is_one_line(artifact):
 def test_bad_batch_sizes(artifact, text):
     result = CliRunner().invoke(app, ["bench", str(artifact), "--batch-sizes", text])
     assert result.exit_code == 2 and "--batch-sizes" in result.output
+
+
+def test_a_silent_fall_back_to_the_cpu_is_refused(artifact, monkeypatch):
+    # an onnxruntime that lists the CUDA provider but cannot start it builds a CPU session with a warning only;
+    # rows labelled "cuda" would then be CPU timings
+    listed = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", *listed])
+    result = CliRunner().invoke(app, ["bench", str(artifact), "--provider", "cuda", "--batch-sizes", "1",
+                                      "--seq-lens", "8", "--threads", "1"])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "ran a one-node probe graph on CPUExecutionProvider, not CUDAExecutionProvider" in result.output
+    assert "--provider cpu" in result.output
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("CUDAExecutionProvider" not in onnxruntime.get_available_providers(), reason="needs onnxruntime-gpu")
+def test_cuda_rows_run_on_the_gpu(artifact, tmp_path):
+    result = CliRunner().invoke(app, ["bench", str(artifact), "--provider", "cuda", "--batch-sizes", "1,32",
+                                      "--seq-lens", "32", "--threads", "1", "--json", str(tmp_path / "bench.json")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "bench.json").read_text())["results"]
+    assert rows and all(row["provider"] == "cuda" for row in rows)
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(), reason="a GPU is present")
+def test_each_model_session_is_checked_too(artifact):
+    from kdedge.bench.runner import _onnx_loader
+    from kdedge.errors import ConfigError
+
+    load = _onnx_loader(artifact / "model.onnx", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(ConfigError, match="ran model.onnx on CPUExecutionProvider, not CUDAExecutionProvider"):
+        load(1)
+    assert _onnx_loader(artifact / "model.onnx", ["CPUExecutionProvider"])(1) is not None  # the CPU as asked

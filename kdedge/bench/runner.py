@@ -12,6 +12,7 @@ import json
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -207,8 +208,37 @@ def _providers(provider: str) -> list[str]:
                 "--provider cuda needs onnxruntime's CUDA execution provider, which this installation lacks",
                 hint="install onnxruntime-gpu on a machine with an NVIDIA GPU, or use --provider cpu",
             )
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        _check_session_provider(_probe_session(providers), providers[0], "a one-node probe graph")
+        return providers
     raise ConfigError(f"unknown provider {provider!r}", hint="use cpu or cuda")
+
+
+def _probe_session(providers: list[str]):
+    """An onnxruntime session of a one-node graph on `providers`: whether they start, before any model loads."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a missing provider is only a warning to onnxruntime; checked by the caller
+        return ort.InferenceSession(onnx.shape_inference.infer_shapes(model).SerializeToString(), providers=providers)
+
+
+def _check_session_provider(session, wanted: str, what: str) -> None:
+    """onnxruntime falls back to the CPU with a warning when a provider cannot start: rows labelled with the
+    provider would then be CPU timings, so that is an error."""
+    used = session.get_providers()[0]
+    if used != wanted:
+        raise ConfigError(
+            f"onnxruntime ran {what} on {used}, not {wanted}: it could not start the GPU provider",
+            hint="check that onnxruntime-gpu finds its CUDA and cuDNN libraries (LD_LIBRARY_PATH) and a GPU, "
+                 "or use --provider cpu",
+        )
 
 
 def _onnx_loader(path: Path, providers: list[str]):
@@ -218,7 +248,10 @@ def _onnx_loader(path: Path, providers: list[str]):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), options, providers=providers)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a missing provider is only a warning to onnxruntime; checked below
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        _check_session_provider(session, providers[0], path.name)
         names = [item.name for item in session.get_inputs()]
 
         def run(input_ids: np.ndarray, attention_mask: np.ndarray):
