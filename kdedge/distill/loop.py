@@ -119,17 +119,16 @@ class StageObjective(nn.Module):
         features = student.features(input_ids, attention_mask, attentions=w.attention > 0)
         logits, total = features.logits, features.logits.new_zeros(())
         select = None
+        device = logits.device
+        teacher_logits = (torch.from_numpy(np.asarray(data.logits[indices])).to(device)
+                          if w.soft_logits or w.hard_labels else None)
         if firsts is not None:  # per-word rows: [batch, words, labels] → [words in the batch, labels]
             logits, mask = gather_words(logits, [firsts[i] for i in indices])
-            if w.soft_logits or w.hard_labels:  # and only words the teacher saw too (its row is not all zero)
-                seen = torch.from_numpy(np.asarray(data.logits[indices])[:, : mask.shape[1]]).to(mask.device)
-                mask = mask & seen.ne(0).any(dim=-1)
+            if teacher_logits is not None:  # and only words the teacher saw too (its row is not all zero)
+                mask = mask & teacher_logits[:, : mask.shape[1]].ne(0).any(dim=-1)
             logits, select = logits[mask], (mask, mask.shape[1])
-        device = logits.device
-        if w.soft_logits or w.hard_labels:
-            targets = torch.from_numpy(np.asarray(data.logits[indices])).to(device)
-            if select is not None:
-                targets = targets[:, : select[1]][select[0]]
+        if teacher_logits is not None:
+            targets = teacher_logits if select is None else teacher_logits[:, : select[1]][select[0]]
             if w.soft_logits:
                 total = total + w.soft_logits * self.losses["soft_logits"](logits, targets)
             if w.hard_labels:
