@@ -128,3 +128,14 @@ def test_transformer_student_end_to_end(tiny_teacher_dir, tiny_csv, tmp_path):
     # the artifact ships the student's trimmed tokenizer, and the runtime reads it
     predictor = Predictor(tmp_path / "artifact")
     assert predictor.predict(["the movie was wonderful"])[0].label == "positive"
+
+
+def test_the_student_shape_is_solved_once_per_run(tiny_teacher_dir, tiny_csv, tmp_path, monkeypatch):
+    # solved before the teacher is fine-tuned (to refuse impossible targets early) and reused to build the student
+    import kdedge.students.build as build
+
+    calls = []
+    counted = build.token_counts
+    monkeypatch.setattr(build, "token_counts", lambda *args: calls.append(1) or counted(*args))
+    compress(tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 1}), tmp_path / "artifact", tmp_path / "run")
+    assert len(calls) == 1

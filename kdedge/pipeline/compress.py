@@ -157,7 +157,8 @@ def _prepare_student(
         reporter.step(f"student: reusing the {recipe.student.kind} after stage {done + 1} ({stages[done].name}) "
                       f"in {folders[done]}")
     else:
-        built = build_student(teacher, prepared.encoder, data, recipe.student, reporter, recipe.data.task)
+        built = build_student(teacher, prepared.encoder, data, recipe.student, reporter, recipe.data.task,
+                              prepared.student_plan)
         student, tokenizer, pad_token_id, shape, teacher_ids = (
             built.model, built.tokenizer, built.pad_token_id, built.shape, built.teacher_ids)
         reporter.step(f"student {recipe.student.kind}: {count_params(student):,} parameters, "

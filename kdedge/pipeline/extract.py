@@ -30,7 +30,7 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
         raise ConfigError(f"output folder {output} is not empty", hint="choose a new -o/--output folder")
     prepared = prepare(recipe, run_dir, reporter)
     data, teacher, encoder = prepared.data, prepared.teacher, prepared.encoder
-    built = build_student(teacher, encoder, data, recipe.student, reporter, recipe.data.task)
+    built = build_student(teacher, encoder, data, recipe.student, reporter, recipe.data.task, prepared.student_plan)
     params = count_params(built.model)
     reporter.step(f"{recipe.student.kind} student, init {recipe.student.resolved_init}: {params:,} parameters, "
                   f"{teacher.params / params:.1f}x fewer than the teacher")

@@ -18,7 +18,7 @@ from kdedge.distill.loop import DistillSet, check_attention_layer, resolve_layer
 from kdedge.errors import ConfigError
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
-from kdedge.students.build import plan_shape
+from kdedge.students.build import ShapePlan, plan_shape
 from kdedge.teacher.cache import TeacherCache, hidden_field
 from kdedge.teacher.finetune import finetune_teacher
 from kdedge.teacher.labelling import teacher_outputs
@@ -36,6 +36,7 @@ class Prepared:
     teacher_logits: dict[str, object]  # split → logits: numpy for dev/test/train, memory-mapped for transfer
     logits_key: str
     teacher_hidden: dict[str, dict[int, object]] = field(default_factory=dict)  # split → teacher layer → pooled states
+    student_plan: ShapePlan | None = None  # the student's shape, solved before the teacher was fine-tuned
 
 
 def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = None,
@@ -67,6 +68,7 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
                           f"{recipe.teacher.name!r} reads ({positions} positions)",
                           hint=f"set data.max_length to {positions} or less")
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
+    plan = None
     if check_student:
         plan = plan_shape(teacher, encoder, data, recipe.student)
         if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
@@ -83,12 +85,13 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
     teacher, teacher_key = prepare_teacher(teacher, encoder, data, recipe, run_dir, reporter)
     teacher.model.to(device)  # a reloaded fine-tuned teacher starts on the CPU
     try:
-        return _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key)
+        return _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key, plan)
     finally:
         teacher.model.to("cpu")
 
 
-def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key) -> Prepared | None:
+def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key,
+           plan) -> Prepared | None:
     """The teacher's outputs for every split, from the cache or computed into it."""
     if teacher_only:
         return None
@@ -114,7 +117,7 @@ def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encode
     labelled = {split: array if split == "transfer" else array.numpy() for split, array in labelled.items()}
     hidden = {split: {layer: cache.array(split, hidden_field(layer)) for layer in layers}
               for split in splits if split != "test"}
-    return Prepared(data, teacher, encoder, labelled, logits_key, hidden)
+    return Prepared(data, teacher, encoder, labelled, logits_key, hidden, plan)
 
 
 def _teacher_layers(recipe: Recipe, teacher: Teacher) -> list[int]:

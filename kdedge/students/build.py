@@ -41,9 +41,12 @@ class BuiltStudent:
 
 def build_student(
     teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig, reporter: Reporter,
-    task: str = SEQUENCE,
+    task: str = SEQUENCE, plan: ShapePlan | None = None,
 ) -> BuiltStudent:
-    plan = plan_shape(teacher, encoder, data, spec)
+    """Size, trim and initialise a student for `spec`. `plan`: the shape already solved for this teacher,
+    data and spec (a run solves it before fine-tuning the teacher); solved here when absent or for another spec."""
+    if plan is None or plan.spec != spec:
+        plan = plan_shape(teacher, encoder, data, spec)
     torch.manual_seed(spec.seed)
     if spec.kind == "bilstm":
         return _bilstm(teacher, plan, len(data.labels), spec, task)
@@ -58,6 +61,7 @@ class ShapePlan:
     counts: np.ndarray  # occurrences of each teacher token in the transfer set
     teacher_vocab: int
     specials: list[int]  # token ids every trimmed vocabulary keeps
+    spec: StudentConfig  # what it was solved for
 
 
 def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig) -> ShapePlan:
@@ -74,7 +78,7 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
             budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
             spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
         )
-        return ShapePlan(shape, counts, teacher_vocab, list(exclude))
+        return ShapePlan(shape, counts, teacher_vocab, list(exclude), spec)
     teacher_config = teacher.model.config
     if teacher_config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ConfigError(
@@ -88,7 +92,7 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
         len(data.labels), encoder.max_length, spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
         spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials),
     )
-    return ShapePlan(shape, counts, teacher_vocab, specials)
+    return ShapePlan(shape, counts, teacher_vocab, specials, spec)
 
 
 def _bilstm(teacher, plan, num_labels, spec, task) -> BuiltStudent:
