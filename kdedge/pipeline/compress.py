@@ -29,7 +29,7 @@ from kdedge.distill.kept_stages import (
     stage_plan,
     stage_results,
 )
-from kdedge.distill.loop import OnlineTeacher, check_attention_layer, distill, resolve_layer_pairs
+from kdedge.distill.loop import OnlineTeacher, distill, resolve_layer_pairs
 from kdedge.distill.scale import Scale
 from kdedge.export.artifact import (
     CONFIG_FILE,
@@ -181,7 +181,6 @@ def _prepare_student(
         train, dev = distill_sets(prepared, recipe)
         online = None
         if any(stage.losses.attention > 0 for stage in stages):
-            check_attention_layer(recipe.distill, student_depth, depth)
             online = OnlineTeacher(teacher.model, torch.from_numpy(teacher_ids).long() if teacher_ids is not None else None)
         try:
             distill(student, student_encoder, train, dev, recipe.distill, reporter,
