@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -43,3 +44,21 @@ def test_runtime_refuses_unknown_schema_versions(tmp_path):
     (tmp_path / "out" / "kdedge.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="schema version 99"):
         read_manifest(tmp_path / "out")
+
+
+def test_a_killed_run_s_staging_folder_is_removed_by_the_next(tmp_path):
+    import subprocess
+    import sys
+
+    destination = tmp_path / "out"
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(finished.stdout)  # a process that has exited, as a SIGKILLed run has
+    (tmp_path / f".out.partial-{dead}").mkdir()
+    (tmp_path / f".out.previous-{dead}").mkdir()
+    alive = tmp_path / f".out.partial-{os.getpid()}-other"  # not a staging name: left alone
+    alive.mkdir()
+    running = tmp_path / f".out.partial-{os.getppid()}"  # a live process's staging: left alone
+    running.mkdir()
+    with staged_artifact(destination) as staging:
+        fill(staging)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", alive.name, running.name])

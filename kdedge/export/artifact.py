@@ -44,11 +44,31 @@ def seal(folder: Path, manifest: dict) -> dict:
     return {"schema": SCHEMA_VERSION, **manifest}
 
 
+def remove_abandoned(destination: Path) -> None:
+    """Remove the staging folders (`.NAME.partial-PID`, `.NAME.previous-PID`) that a killed run left beside
+    `destination`: those whose process no longer exists. A live process's folder is its own business."""
+    for leftover in Path(destination).parent.glob(f".{Path(destination).name}.*-*"):
+        kind, _, pid = leftover.name.rpartition("-")
+        if kind.endswith((".partial", ".previous")) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
 @contextmanager
 def staged_artifact(destination: Path):
     """Yield a staging folder; on success it replaces `destination`, on error it is removed."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(destination)
     staging = destination.parent / f".{destination.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from kdedge.errors import ConfigError
-from kdedge.export.artifact import TOKENIZER_FILE
+from kdedge.export.artifact import TOKENIZER_FILE, remove_abandoned
 from kdedge.pipeline.prepare import prepare
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
@@ -35,6 +35,7 @@ def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: R
     reporter.step(f"{recipe.student.kind} student, init {recipe.student.resolved_init}: {params:,} parameters, "
                   f"{teacher.params / params:.1f}x fewer than the teacher")
     reporter.note(built.shape)
+    remove_abandoned(output)
     partial = output.parent / f".{output.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
