@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from kdedge.bench.machine import fingerprint
+from kdedge.report import batch_spread
 
 
 def main() -> None:
@@ -64,14 +65,15 @@ def main() -> None:
         *[f"| {name} | {a} | {b} |" for name, a, b in rows],
     ]
     lines += ["", "Variants built and measured by `compress` (test split; latency: one batch of 32):", "",
-              f"| variant | size | test {main_metric.replace('_', ' ')} | agrees with fp32 | latency | shipped | note |",
-              "|---|---:|---:|---:|---:|---|---|"]
+              f"| variant | size | test {main_metric.replace('_', ' ')} | agrees with fp32 | latency "
+              "| score moves across batches | shipped | note |",
+              "|---|---:|---:|---:|---:|---:|---|---|"]
     for row in manifest["variants"]:
         accuracy = "—" if row["score"] is None else f"{row['score']:.4f}"
         agreement = "—" if row["agreement_with_fp32"] is None else f"{row['agreement_with_fp32']:.2%}"
         latency_ms = "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms"
         lines.append(f"| {row['variant']} | {row['file_bytes'] / 1e6:.2f} MB | {accuracy} | {agreement} | {latency_ms} | "
-                     f"{'yes' if row['chosen'] else ''} | {row['note']} |")
+                     f"{batch_spread(row)} | {'yes' if row['chosen'] else ''} | {row['note']} |")
     print("\n".join(lines))
     (args.output_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
     (args.output_dir / f"{name}.json").write_text(json.dumps(

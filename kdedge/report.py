@@ -58,7 +58,7 @@ def variants_table(manifest: dict) -> Table | None:
         return None
     table = Table(title="variants (test split; latency: one batch of 32, onnxruntime CPU)")
     metric = rows[0].get("metric", "accuracy").replace("_", " ")
-    for column in ("variant", "size", metric, "agrees with fp32", "latency", "shipped", "note"):
+    for column in ("variant", "size", metric, "agrees with fp32", "latency", "moves across batches", "shipped", "note"):
         table.add_column(column, justify="left" if column in ("variant", "note") else "right")
     for row in rows:
         table.add_row(
@@ -66,9 +66,15 @@ def variants_table(manifest: dict) -> Table | None:
             "—" if row["score"] is None else f"{row['score']:.4f}",
             "—" if row["agreement_with_fp32"] is None else f"{row['agreement_with_fp32']:.2%}",
             "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms",
-            "✓" if row["chosen"] else "", row["note"],
+            batch_spread(row), "✓" if row["chosen"] else "", row["note"],
         )
     return table
+
+
+def batch_spread(row: dict) -> str:
+    """The largest change of a test text's probabilities between batchings (export.batch_invariant), or —."""
+    spread = row.get("batch_score_difference")
+    return "—" if spread is None else ("0" if spread == 0 else f"{spread:.1e}")
 
 
 def multitask_table(manifest: dict, seconds: float | None = None) -> Table:

@@ -10,6 +10,7 @@ from rich.console import Console
 from tokenizers import Tokenizer
 
 from kdedge.data.metrics import classification_metrics
+from kdedge.errors import ExportValidationError
 from kdedge.export import variants as variants_module
 from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, write_manifest
 from kdedge.export.onnx import export_onnx
@@ -68,8 +69,14 @@ def test_every_variant_is_measured_and_one_ships(staging):
         assert row.file_bytes > 0 and row.latency_ms > 0 and 0 <= row.score <= 1, row
         # each gate decided on the row's own measurements
         assert row.passed == (row.agreement_with_fp32 >= config.min_agreement), row
-        assert row.eligible == (row.passed and row.score >= rows[0].score - config.max_accuracy_drop), row
+        invariant = row.batch_label_changes == 0 and row.batch_score_difference <= config.batch_tolerance
+        assert row.eligible == (row.passed and row.score >= rows[0].score - config.max_accuracy_drop
+                                and invariant), row
     assert rows[0].score == 1.0 and rows[0].agreement_with_fp32 == 1.0
+    # fixed scales (fp32, fp16, static INT8) give a text the same result in any batch; dynamic INT8's
+    # per-batch activation scale does not, so it cannot ship by default
+    assert [row.batch_score_difference <= 1e-4 for row in rows] == [True, False, True, True]
+    assert rows[1].note.startswith("a text's result depends on the rest of its batch: ")
     fp16 = rows[3]  # half precision changes logits by rounding only: every label and the score stay
     assert fp16.agreement_with_fp32 == 1.0 and fp16.score == 1.0 and fp16.eligible
     assert 0 < fp16.max_abs_logit_difference < 1e-2
@@ -150,7 +157,8 @@ def test_kept_variants_go_to_variants_and_the_fastest_ships(staging, monkeypatch
     folder, encoder, logits, labels = staging
     fp32_bytes = (folder / MODEL_FILE).read_bytes()
     fixed_timings(monkeypatch, 5.0, 1.0, 3.0)
-    config = ExportConfig(variants=("fp32", "int8-dynamic", "fp16"), keep_variants=True)
+    # batch_invariant off: the (batch-dependent) int8-dynamic is then the fastest eligible
+    config = ExportConfig(variants=("fp32", "int8-dynamic", "fp16"), keep_variants=True, batch_invariant=False)
     rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], config, Reporter(quiet=True))
     assert [row.variant for row in rows] == ["fp32", "int8-dynamic", "fp16"]  # "fp32" is never built twice
     assert [row.chosen for row in rows] == [False, True, False]
@@ -281,3 +289,51 @@ def test_the_tolerance_note_says_how_far_below_fp32(staging, monkeypatch):
                           Reporter(quiet=True))
     assert not rows[1].eligible and rows[0].chosen
     assert rows[1].note == "accuracy 0.7500 is 0.1500 below fp32, more than export.max_accuracy_drop = 0.01"
+
+
+def spread_across_batches(predictor, texts) -> tuple[int, float]:
+    """Labels changed and the largest score change between each text alone and in shuffled, mixed batches."""
+    alone = [predictor.predict([text])[0] for text in texts]
+    changed, spread = 0, 0.0
+    for seed, batch_size in ((0, 5), (1, 16)):
+        order = np.random.default_rng(seed).permutation(len(texts))
+        mixed = predictor.predict([texts[i] for i in order], batch_size=batch_size)
+        for found, i in zip(mixed, order):
+            changed += found.label != alone[i].label
+            spread = max(spread, abs(found.score - alone[i].score))
+    return changed, spread
+
+
+@pytest.mark.parametrize("batch_invariant", [True, False])
+def test_the_shipped_model_gives_a_text_the_same_result_in_any_batch(staging, monkeypatch, batch_invariant):
+    folder, encoder, logits, labels = staging
+    fixed_timings(monkeypatch, 5.0, 1.0, 3.0)  # fp32, int8-dynamic, int8-static: dynamic is the fastest
+    config = ExportConfig(variants=("int8-dynamic", "int8-static"), batch_invariant=batch_invariant)
+    rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), calibration_batches(encoder, TEXTS, 16),
+                          config, Reporter(quiet=True))
+    shipped = next(row.variant for row in rows if row.chosen)
+    changed, spread = spread_across_batches(Predictor(folder), TEXTS + [text + " indeed" * 6 for text in TEXTS[:20]])
+    if batch_invariant:  # dynamic INT8 is refused for it; the next fastest, static INT8, ships
+        assert shipped == "int8-static" and changed == 0 and spread <= 1e-4
+        assert rows[1].batch_score_difference > 1e-4 and not rows[1].eligible
+    else:  # what the gate prevents: the same text's score moves with its neighbours
+        assert shipped == "int8-dynamic" and spread > 1e-4
+
+
+def test_an_fp32_export_whose_results_depend_on_the_batch_is_refused(staging, monkeypatch):
+    folder, encoder, logits, labels = staging
+    monkeypatch.setattr(variants_module, "batch_dependence", lambda *args: (2, 0.3))
+    with pytest.raises(ExportValidationError, match="2 test rows change label and probabilities move by up to 0.3"):
+        build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], ExportConfig(variants=()),
+                       Reporter(quiet=True))
+
+
+def test_batch_dependence_compares_alone_and_shuffled_batches(staging):
+    folder, encoder, logits, labels = staging
+    predictor = Predictor(folder)
+    assert variants_module.batch_dependence(predictor, TEXTS, lambda rows: rows, logits) == (0, pytest.approx(0, abs=1e-6))
+    shifted = logits.copy()
+    shifted[3] += np.array([5.0, 0, 0], dtype=np.float32) - shifted[3]  # one row's reference made different
+    changes, difference = variants_module.batch_dependence(predictor, TEXTS, lambda rows: rows, shifted)
+    assert changes <= 1 and difference > 0.1
+    assert variants_module.batch_dependence(predictor, [], lambda rows: rows, logits[:0]) == (0, 0.0)

@@ -16,6 +16,9 @@ class ExportConfig:
     accuracy is at most `max_accuracy_drop` (0.01 = 1 point) below fp32's. Static INT8 calibrates on
     `calibration_size` transfer texts. `keep_variants` also ships every other variant that passed its
     gate as `variants/model.<variant>.onnx` (for `kdedge bench`, or an FP16 model for a GPU).
+    `batch_invariant` ships only a variant that gives each test text the same label, and probabilities
+    within `batch_tolerance`, alone as in any batch (dynamic INT8 does not: its activation scales are
+    computed over the whole batch); false lets the fastest variant ship regardless.
     `per_channel` gives int8-dynamic one weight scale per output channel instead of one per matrix;
     unset, it is on for Transformer students (their reconstructed or extracted matrices have outlier
     channels that a single scale crushes) and off for BiLSTMs.
@@ -29,6 +32,8 @@ class ExportConfig:
     atol: float = 1e-4
     min_agreement: float = 0.99
     per_channel: bool | None = None
+    batch_invariant: bool = True
+    batch_tolerance: float = 1e-4
 
     def resolved_per_channel(self, student_kind: str) -> bool:
         return self.per_channel if self.per_channel is not None else student_kind == "transformer"

@@ -2,10 +2,15 @@
 
 Every variant (fp32, dynamic INT8, static INT8, FP16) is measured the same way on the same machine:
 test accuracy, agreement of its predicted labels with the fp32 export, the largest logit difference,
-size on disk and the median CPU latency of one batch. A variant whose agreement falls below
-`export.min_agreement` fails its gate and is not shipped. Among fp32 and the variants that passed,
-the artifact ships the fastest whose test accuracy is at most `export.max_accuracy_drop` below
-fp32's; the table goes into `kdedge.json`.
+size on disk, the median CPU latency of one batch, and how much a text's result moves with the other
+texts in its batch. A variant whose agreement falls below `export.min_agreement` fails its gate and is
+not shipped. Among fp32 and the variants that passed, the artifact ships the fastest whose test
+accuracy is at most `export.max_accuracy_drop` below fp32's and, with `export.batch_invariant` (the
+default), whose every test text keeps its label and its probabilities within `export.batch_tolerance`
+whether it runs alone, in its usual length bucket or in a shuffled batch of other texts. Dynamic INT8
+quantizes activations with one scale per batch, so a text's score moves with its neighbours: with a
+server that batches requests together, one user's result would depend on another's texts. The table
+goes into `kdedge.json`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdedge.errors import ExportValidationError
 from kdedge.export.artifact import MODEL_FILE, VARIANTS_DIR
 from kdedge.export.config import ExportConfig
 from kdedge.export.latency import median_ms
@@ -39,6 +45,8 @@ class VariantRow:
     agreement_with_fp32: float | None = None
     max_abs_logit_difference: float | None = None
     latency_ms: float | None = None  # median, one batch of LATENCY_BATCH test texts, onnxruntime CPU
+    batch_score_difference: float | None = None  # largest probability change of a test row across batchings
+    batch_label_changes: int | None = None  # test rows whose label changes across batchings
     passed: bool = False  # built and within the agreement gate
     eligible: bool = False  # passed and within the accuracy tolerance
     chosen: bool = False
@@ -87,7 +95,14 @@ def build_variants(
     fp32_rows = rows_of(fp32_logits)
     fp32 = VariantRow("fp32", (staging / MODEL_FILE).stat().st_size, metric, fp32_metrics[metric], fp32_metrics,
                       1.0, 0.0, passed=True, eligible=True)
-    fp32.latency_ms = _latency(Predictor(staging, threads=threads), sample)
+    fp32_predictor = Predictor(staging, threads=threads)
+    fp32.latency_ms = _latency(fp32_predictor, sample)
+    _gate_batch_dependence(fp32, fp32_predictor, texts, rows_of, fp32_rows, config)
+    if config.batch_invariant and not fp32.eligible:
+        raise ExportValidationError(
+            f"the fp32 export's results depend on the other texts in a batch: {fp32.note}",
+            "padding leaks into the student's outputs; report this with the recipe, or set "
+            "export.batch_invariant: false to ship it anyway")
     rows, files = [fp32], {"fp32": MODEL_FILE}
     for name in config.variants:
         if name == "fp32":
@@ -126,6 +141,8 @@ def build_variants(
         if not row.eligible:
             row.note = (f"{metric} {row.score:.4f} is {fp32.score - row.score:.4f} below fp32, more than "
                         f"export.max_accuracy_drop = {config.max_accuracy_drop:g}")
+        else:
+            _gate_batch_dependence(row, predictor, texts, rows_of, variant_rows, config)
         files[name] = file
     best = min((row for row in rows if row.eligible), key=lambda row: row.latency_ms)
     best.chosen = True
@@ -145,6 +162,55 @@ def build_variants(
     if best.variant != "fp32":
         os.replace(staging / files[best.variant], staging / MODEL_FILE)
     return rows
+
+
+def batch_dependence(predictor: Predictor, texts: list[str], rows_of: Callable[[np.ndarray], np.ndarray],
+                     reference_rows: np.ndarray, seed: int = 0) -> tuple[int, float]:
+    """How far `predictor`'s results on `texts` move with the rest of their batch: the number of rows
+    whose label changes and the largest change of a probability, between `reference_rows` (the texts in
+    the runtime's usual length-bucketed batches of 32) and the texts run one at a time and in shuffled
+    batches of 7 (other neighbours, other padding)."""
+    if not texts:
+        return 0, 0.0
+    reference = _probabilities(reference_rows)
+    order = np.random.default_rng(seed).permutation(len(texts))
+    changes, difference = np.zeros(len(reference), dtype=bool), 0.0
+    for arranged, batch_size in ((texts, 1), ([texts[i] for i in order], 7)):
+        logits = predictor.logits(arranged, batch_size=batch_size)
+        if arranged is not texts:
+            logits = _unshuffled(logits, order)
+        probabilities = _probabilities(rows_of(logits))
+        changes |= probabilities.argmax(axis=1) != reference.argmax(axis=1)
+        difference = max(difference, float(np.abs(probabilities - reference).max(initial=0.0)))
+    return int(changes.sum()), difference
+
+
+def _gate_batch_dependence(row: VariantRow, predictor: Predictor, texts: list[str],
+                           rows_of: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, config: ExportConfig) -> None:
+    row.batch_label_changes, row.batch_score_difference = batch_dependence(predictor, texts, rows_of, rows)
+    invariant = row.batch_label_changes == 0 and row.batch_score_difference <= config.batch_tolerance
+    if config.batch_invariant and not invariant:
+        row.eligible = False
+        row.note = (f"a text's result depends on the rest of its batch: {row.batch_label_changes} test rows change "
+                    f"label and probabilities move by up to {row.batch_score_difference:.2g} (export.batch_tolerance "
+                    f"= {config.batch_tolerance:g}); export.batch_invariant: false allows it")
+
+
+def _unshuffled(logits, order: np.ndarray):
+    """Logits computed on texts[order], put back in the order of texts (a dict of them for multi-task)."""
+    if isinstance(logits, dict):
+        return {name: _unshuffled(value, order) for name, value in logits.items()}
+    restored = np.empty_like(logits)
+    restored[order] = logits
+    return restored
+
+
+def _probabilities(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.size == 0:
+        return rows
+    shifted = np.exp(rows - rows.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _latency(predictor: Predictor, inputs: tuple[np.ndarray, np.ndarray]) -> float:
