@@ -1,5 +1,6 @@
 """kdedge: distil BERT-family teachers into small BiLSTM or Transformer students for edge serving."""
 
+from kdedge.api import bench, compress
 from kdedge.errors import ConfigError, DataError, ExportValidationError, KdedgeError, TeacherError
 from kdedge.recipe import Recipe, load_recipe
 
@@ -12,5 +13,7 @@ __all__ = [
     "KdedgeError",
     "Recipe",
     "TeacherError",
+    "bench",
+    "compress",
     "load_recipe",
 ]

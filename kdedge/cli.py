@@ -55,7 +55,7 @@ def _one_line_errors(debug: bool):
 def compress(
     recipe: Annotated[Optional[str], typer.Option(help="Built-in recipe name or YAML path (default: sentiment-bilstm, or sentiment-transformer with --student transformer).")] = None,
     teacher: Annotated[Optional[str], typer.Option(help="Teacher: alias (minilm, bert-base), local model folder or hub id.")] = None,
-    data: Annotated[Optional[str], typer.Option(help="Labelled data file: .csv, .tsv, .jsonl or .parquet.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Labelled data: a .csv/.tsv/.jsonl/.parquet file, a Dataset.save_to_disk folder, or a hub dataset NAME[:CONFIG][@SPLIT] (e.g. glue:sst2).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label.")] = None,
     target: Annotated[Optional[str], typer.Option(help="Compression ratio, teacher/student parameters, e.g. 30x.")] = None,
@@ -67,6 +67,8 @@ def compress(
     run_dir: Annotated[Optional[Path], typer.Option(help="Working folder for reusable stages (default: runs/RECIPE).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field: --set distill.epochs=3 (repeatable).")] = None,
     from_stage: Annotated[Optional[str], typer.Option(help="Rerun this distillation stage (by name) and the ones after it, starting from the stage before it in --run-dir.")] = None,
+    log_with: Annotated[Optional[str], typer.Option(help="Record losses, learning rates, dev metrics and the final table with an experiment tracker: tensorboard (offline), wandb, mlflow, ... (comma-separated for several).")] = None,
+    logging_dir: Annotated[Optional[Path], typer.Option(help="Where --log-with trackers write (default: RUN_DIR/logs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing table.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
@@ -84,40 +86,19 @@ def compress(
     several GPUs or processes (distill.mixed_precision sets bf16/fp16 autocast).
     """
     with _one_line_errors(debug):
-        from kdedge.pipeline.compress import compress as run_compress
-        from kdedge.progress import Reporter
-        from kdedge.report import compression_table, variants_table
+        from kdedge.api import compress as run_compress
+        from kdedge.report import compression_table, multitask_table, variants_table
 
-        chosen = _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init,
-                                      max_params, reconstruct)
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        reporter = Reporter(quiet=quiet)
-        if chosen.multitask:
-            from kdedge.pipeline.multitask import compress_multitask
-            from kdedge.report import multitask_table
-
-            if teacher is not None or data is not None:
-                raise KdedgeError("--teacher and --data do not apply to a multi-task recipe",
-                                  hint="each task's teacher and data come from the recipe it names under `tasks`")
-            result = compress_multitask(chosen, output=output or Path("artifacts") / chosen.name,
-                                        run_dir=run_dir or Path("runs") / chosen.name, reporter=reporter,
-                                        from_stage=from_stage)
-            if result is None:  # a helper process under `accelerate launch`: the main one reports
-                return
-            Console().print(multitask_table(result.manifest, result.seconds))
-            if not quiet:
-                Console().print(variants_table(result.manifest))
-            return
-        result = run_compress(
-            chosen,
-            output=output or Path("artifacts") / chosen.name,
-            run_dir=run_dir or Path("runs") / chosen.name,
-            reporter=reporter,
-            from_stage=from_stage,
-        )
+        result = run_compress(recipe, teacher=teacher, data=data, text_column=text_column, label_column=label_column,
+                              target=target, student=student, init=init, max_params=max_params,
+                              reconstruct=reconstruct, output=output, run_dir=run_dir, overrides=list(set_ or []),
+                              from_stage=from_stage, log_with=log_with, logging_dir=logging_dir, quiet=quiet)
         if result is None:  # a helper process under `accelerate launch`: the main one reports
             return
-        Console().print(compression_table(result.manifest, result.seconds))
+        if result.manifest.get("tasks"):
+            Console().print(multitask_table(result.manifest, result.seconds))
+        else:
+            Console().print(compression_table(result.manifest, result.seconds))
         table = variants_table(result.manifest)
         if table is not None and not quiet:
             Console().print(table)
@@ -230,33 +211,11 @@ def extract_command(
 def _recipe_with_options(recipe, set_, teacher, data, text_column, label_column, target, student, init, max_params,
                          reconstruct=None):
     """The chosen recipe with the command line's options applied (explicit options win over --set)."""
-    from kdedge.recipe import load_recipe
+    from kdedge.api import recipe_with_options
 
-    own_data = data is not None and recipe is None
-    if recipe is None and student == "transformer":
-        recipe = "sentiment-transformer"  # the built-in default for a Transformer student
-    chosen = load_recipe(recipe)
-    if own_data:
-        # a user's own file: the built-in recipe's column names, sizes and encoding do not apply
-        chosen = chosen.with_values({"data.encoding": "utf-8", "data.text_column": "text", "data.label_column": "label",
-                                     "data.train_size": None, "data.dev_size": 0.1, "data.test_size": 0.1})
-    chosen = chosen.with_overrides(list(set_ or []))
-    # the options name files, columns and models: taken as typed, never read as YAML
-    options: dict[str, object] = {}
-    if student is not None and student != chosen.student.kind:
-        options["description"] = f"{chosen.description} (student: {student})"
-    if student is not None and init is None:
-        options["student.init"] = "auto"  # the recipe's init may belong to the other kind
-    if max_params is not None and target is None:
-        options["student.target"] = None
-    for key, value in (("teacher.name", teacher), ("data.source", data), ("data.text_column", text_column),
-                       ("data.label_column", label_column), ("student.target", target), ("student.kind", student),
-                       ("student.init", init), ("student.max_params", max_params), ("student.reconstruct", reconstruct)):
-        if value is not None:
-            options[key] = value
-    if data is not None and not any(o.partition("=")[0].strip() == "name" for o in set_ or []):
-        options.update({"name": Path(data).stem, "description": f"own data from {Path(data).name}"})
-    return chosen.with_values(options)
+    return recipe_with_options(recipe, teacher=teacher, data=data, text_column=text_column, label_column=label_column,
+                               target=target, student=student, init=init, max_params=max_params,
+                               reconstruct=reconstruct, overrides=list(set_ or []))
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:

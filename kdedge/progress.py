@@ -10,11 +10,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class Reporter:
-    """Where a run tells the user what it is doing. `Reporter(quiet=True)` prints nothing."""
+    """Where a run tells the user what it is doing. `Reporter(quiet=True)` prints nothing. With a
+    `tracker` (kdedge.tracking.Tracker), `log` also records metrics for TensorBoard and the like."""
 
-    def __init__(self, console: Console | None = None, quiet: bool = False):
+    def __init__(self, console: Console | None = None, quiet: bool = False, tracker=None):
         self.console = console or Console(stderr=True)
         self.quiet = quiet
+        self.tracker = tracker
+
+    def log(self, values: dict, step: int | None = None) -> None:
+        """Record metrics with the experiment tracker, if there is one (`--log-with`)."""
+        if self.tracker is not None:
+            self.tracker.log(values, step)
 
     def step(self, message: str) -> None:
         if not self.quiet:

@@ -96,3 +96,25 @@ def multitask_table(manifest: dict, seconds: float | None = None) -> Table:
                       f"{latency['student_onnx']:.2f} ms "
                       f"({latency['teacher_torch_fp32'] / latency['student_onnx']:.0f}x)")
     return table
+
+
+def final_values(manifest: dict) -> dict:
+    """A finished run's closing figures for an experiment tracker: every test metric of teacher, student
+    and variant, compression and latency under `final/...`, and the variants table as Markdown text."""
+    values: dict = {"final/compression": float(manifest.get("compression", 1.0))}
+    for model, metrics in manifest.get("metrics", {}).items():
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)):
+                values[f"final/{model}/{name}"] = float(value)
+    for name, value in (manifest.get("latency_ms_batch32") or {}).items():
+        if isinstance(value, (int, float)) and name not in ("batch_size", "seq_len", "threads"):
+            values[f"final/latency_ms/{name}"] = float(value)
+    rows = manifest.get("variants") or []
+    if rows:
+        lines = ["| variant | score | latency | shipped |", "|---|---:|---:|---|"]
+        for row in rows:
+            score = "—" if row["score"] is None else f"{row['score']:.4f}"
+            latency = "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms"
+            lines.append(f"| {row['variant']} | {score} | {latency} | {'yes' if row['chosen'] else ''} |")
+        values["final/variants"] = "\n".join(lines)
+    return values

@@ -19,7 +19,7 @@ def test_artifact_appears_only_when_complete(tmp_path):
         manifest = fill(staging)
         (staging / "scratch.onnx").write_bytes(b"x")
         assert not destination.exists()
-    assert sorted(p.name for p in destination.iterdir()) == ["kdedge.json", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in destination.iterdir()) == ["README.md", "kdedge.json", "model.onnx", "tokenizer.json"]
     assert manifest["hashes"]["model.onnx"]["bytes"] == 5
     assert read_manifest(destination).labels == ("a", "b")
 

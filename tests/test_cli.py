@@ -180,7 +180,8 @@ def options(**given):
 def test_file_names_are_taken_as_typed(name):
     recipe = options(data=name)
     assert recipe.data.source == name and recipe.name == Path(name).stem
-    assert recipe.description == f"own data from {name}"
+    # a name with no file suffix that is not on disk reads as a hub dataset id (it stays the string typed)
+    assert recipe.description == (f"hub dataset {name}" if name == "yes" else f"own data from {name}")
 
 
 @pytest.mark.parametrize("column", ["no", "yes", "null", "123", "1e3", "on", "#", "a: b"])

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -27,10 +28,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(predictor, config):
-    """A uvicorn server for `predictor` on a free port of 127.0.0.1, stopped on exit."""
+def running(predictor, config, app=None):
+    """A uvicorn server for `predictor` (or `app`) on a free port of 127.0.0.1, stopped on exit."""
     config = dataclasses.replace(config, port=free_port())
-    app = create_app(predictor, config)
+    app = app or create_app(predictor, config)
     instance = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning"))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -183,3 +184,119 @@ def test_an_internal_error_is_a_json_500_and_the_server_stays_up(artifact):
         status, body = call(f"{url}/predict", {"texts": ["hello"]})
         assert status == 500 and body == {"error": "internal error: RuntimeError; the request was not served"}
         assert call(f"{url}/health")[0] == 200
+
+
+def fetch_text(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers.get("Content-Type"), response.read().decode()
+
+
+def metric(text, name):
+    """The value of one sample line of a Prometheus exposition, e.g. 'kdedge_texts_total'."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+class Captured(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def access_log():
+    """The access log's lines, whatever logging the process had; restored afterwards."""
+    from kdedge_runtime.serve import ACCESS_LOG
+
+    captured, level, handlers, propagate = Captured(), ACCESS_LOG.level, ACCESS_LOG.handlers[:], ACCESS_LOG.propagate
+    ACCESS_LOG.handlers = [captured]
+    ACCESS_LOG.setLevel("INFO")
+    yield captured.lines
+    ACCESS_LOG.handlers, ACCESS_LOG.propagate = handlers, propagate
+    ACCESS_LOG.setLevel(level)
+
+
+def test_metrics_count_requests_by_status_latency_and_texts(artifact, access_log):
+    with running(Predictor(artifact, threads=1), ServeConfig(max_texts=8)) as url:
+        assert call(f"{url}/predict", {"texts": ["good", "bad", "fine"]})[0] == 200
+        assert call(f"{url}/predict", {"texts": ["ok"]})[0] == 200
+        assert call(f"{url}/predict", {"texts": []})[0] == 422
+        status, kind, text = fetch_text(f"{url}/metrics")
+    assert status == 200 and kind.startswith("text/plain; version=0.0.4")
+    assert metric(text, 'kdedge_requests_total{route="/predict",status="200"}') == 2
+    assert metric(text, 'kdedge_requests_total{route="/predict",status="422"}') == 1
+    assert metric(text, "kdedge_request_seconds_count") == 3 and metric(text, "kdedge_request_seconds_sum") > 0
+    assert metric(text, 'kdedge_request_seconds_bucket{le="+Inf"}') == 3
+    assert metric(text, 'kdedge_texts_per_request_bucket{le="1"}') == 1  # cumulative: 1 text, then 3
+    assert metric(text, 'kdedge_texts_per_request_bucket{le="4"}') == 2
+    assert metric(text, "kdedge_texts_total") == 4 and metric(text, "kdedge_texts_in_flight") == 0
+    manifest = json.loads((artifact / "kdedge.json").read_text())
+    info = next(line for line in text.splitlines() if line.startswith("kdedge_model_info{"))
+    assert f'variant="{manifest["variant"]}"' in info and 'task="sequence-classification"' in info
+    assert f'model_sha256="{manifest["hashes"]["model.onnx"]["sha256"][:12]}"' in info
+    logged = [json.loads(line) for line in access_log]
+    assert [(entry["path"], entry["status"], entry["texts"]) for entry in logged[:3]] == [
+        ("/predict", 200, 3), ("/predict", 200, 1), ("/predict", 422, 0)]
+    assert all(entry["ms"] > 0 and entry["method"] == "POST" and entry["client"].startswith("127.0.0.1")
+               for entry in logged[:3])
+
+
+def test_ready_is_distinct_from_live_and_refuses_at_the_work_bound(artifact):
+    config = ServeConfig(max_queued_texts=3)
+    with running(SlowPredictor(Predictor(artifact, threads=1), seconds=1.0), config) as url:
+        assert call(f"{url}/ready") == (200, {"ready": True, "in_flight": 0})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            busy = pool.submit(call, f"{url}/predict", {"texts": ["a", "b", "c"]})
+            deadline = time.time() + 5
+            while call(f"{url}/ready")[0] == 200 and time.time() < deadline:
+                time.sleep(0.02)
+            status, body = call(f"{url}/ready")
+            assert status == 503 and body["ready"] is False and "3 texts in flight" in body["reason"]
+            assert call(f"{url}/health")[0] == 200  # alive all along
+            assert busy.result()[0] == 200
+        assert call(f"{url}/ready")[0] == 200
+
+
+def test_workers_build_their_app_from_the_environment(artifact, monkeypatch, access_log):
+    from kdedge_runtime.serve import app_from_environment
+
+    monkeypatch.delenv("KDEDGE_ARTIFACT", raising=False)
+    with pytest.raises(RuntimeError, match="set KDEDGE_ARTIFACT"):
+        app_from_environment()
+    monkeypatch.setenv("KDEDGE_ARTIFACT", str(artifact))
+    monkeypatch.setenv("KDEDGE_THREADS", "1")
+    monkeypatch.setenv("KDEDGE_SERVE_CONFIG", json.dumps({"max_texts": 2}))
+    with running(None, ServeConfig(), app=app_from_environment()) as url:
+        assert call(f"{url}/predict", {"texts": ["a", "b", "c"]})[0] == 413
+        assert call(f"{url}/predict", {"texts": ["a"]})[0] == 200
+
+
+def test_serve_with_two_worker_processes(artifact):
+    import subprocess
+    import sys
+
+    port = free_port()
+    command = [sys.executable, "-m", "kdedge_runtime.cli", "serve", str(artifact), "--port", str(port),
+               "--workers", "2", "--threads", "1"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline, status = time.time() + 60, None
+        while time.time() < deadline and status != 200:
+            try:
+                status = call(f"http://127.0.0.1:{port}/ready")[0]
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert status == 200
+        answers = [call(f"http://127.0.0.1:{port}/predict", {"texts": ["what a day"]}) for _ in range(6)]
+        assert all(status == 200 for status, _ in answers)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert output.count("Started server process") == 2, output
+    assert '"path": "/predict", "status": 200' in output

@@ -45,6 +45,14 @@ def matmul_peak_gflops(threads: int, size: int = 2048, seconds: float = 1.5) -> 
         torch.set_num_threads(previous)
 
 
+def cpu_summary() -> dict:
+    """What an artifact records of the machine its latencies were measured on (no torch import)."""
+    import onnxruntime
+
+    cpu, features = cpu_description()
+    return {"cpu": cpu, "cores": os.cpu_count(), "isa": features, "onnxruntime": onnxruntime.__version__}
+
+
 def fingerprint() -> dict:
     import onnxruntime
     import torch

@@ -91,6 +91,12 @@ class BenchResult:
     results: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def table(self, command: str | None = None) -> str:
+        """Every measurement as a Markdown table (what `kdedge bench --markdown` writes)."""
+        from kdedge.bench.report import bench_markdown
+
+        return bench_markdown(self, command)
+
     def to_dict(self) -> dict:
         return {"schema": "kdedge.bench/1", "machine": self.machine, "config": self.config,
                 "results": [asdict(row) for row in self.results], "notes": self.notes}

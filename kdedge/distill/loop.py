@@ -269,6 +269,9 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
                 result.steps += 1
                 recent_losses.append(loss.item())
                 progress.advance(info=f"loss {np.mean(recent_losses[-50:]):.3f}")
+                if scale.is_main:
+                    reporter.log({f"distill/{stage.name}/loss": recent_losses[-1],
+                                  f"distill/{stage.name}/learning_rate": schedule.get_last_lr()[0]}, step=result.steps)
                 if result.steps % eval_every and result.steps != total_steps:
                     continue
                 row = None
@@ -277,6 +280,9 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
                                     float(np.mean(recent_losses[-eval_every:])))
                 row = scale.broadcast(row)
                 result.history.append(row)
+                if scale.is_main:
+                    reporter.log({f"distill/{stage.name}/{key}": value for key, value in _flat(row).items()
+                                  if key.startswith("dev_")}, step=result.steps)
                 # higher dev score wins; on a tie (e.g. an entity F1 still at 0 while the tagger learns
                 # that most words are O) the lower dev loss does, so that early stopping waits for it
                 key = (row["dev_score"], -row["dev_loss"]) if monitor == "dev_score" else (-row["dev_loss"],)
@@ -409,6 +415,17 @@ def _dev_loss(student, encoder, dev: DistillSet, objective: StageObjective, batc
         total += loss.item() * len(indices)
         rows += len(indices)
     return total / max(rows, 1)
+
+
+def _flat(row: dict, prefix: str = "") -> dict[str, float]:
+    """An evaluation row's numbers under `a/b` keys (per-task dev scores nested one level)."""
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
 
 
 def _unfreeze_top(groups: list[list[nn.Module]], count: int) -> None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kdedge.errors import ConfigError
+from kdedge.export.model_card import CARD_FILE, write_model_card
 from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, file_sha256
 
 MODEL_FILE = "model.onnx"
@@ -32,7 +33,8 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def seal(folder: Path, manifest: dict) -> dict:
-    """Add sizes and hashes of the files the artifact ships, then write kdedge.json."""
+    """Add sizes and hashes of the files the artifact ships, then write kdedge.json and, from it, the model
+    card (README.md)."""
     manifest = dict(manifest)
     manifest["files"] = {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE}
     shipped = [name for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE) if (folder / name).is_file()]
@@ -41,7 +43,9 @@ def seal(folder: Path, manifest: dict) -> dict:
         name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in shipped
     }
     write_manifest(folder, manifest)
-    return {"schema": SCHEMA_VERSION, **manifest}
+    sealed = {"schema": SCHEMA_VERSION, **manifest}
+    write_model_card(folder, sealed)
+    return sealed
 
 
 def remove_abandoned(destination: Path) -> None:
@@ -80,7 +84,7 @@ def staged_artifact(destination: Path):
     for leftover in staging.iterdir():
         if leftover.name == VARIANTS_DIR and leftover.is_dir():
             continue
-        if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME):
+        if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME, CARD_FILE):
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     previous = destination.parent / f".{destination.name}.previous-{os.getpid()}"
     if destination.exists():

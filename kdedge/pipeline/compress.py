@@ -17,6 +17,7 @@ import torch
 from tokenizers import Tokenizer
 
 from kdedge import __version__
+from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
 from kdedge.data.readers import TaskData
 from kdedge.data.tasks import TOKEN, prediction_rows, primary_metric, split_metrics
@@ -263,6 +264,7 @@ def _manifest_base(recipe: Recipe, data: TaskData, teacher: Teacher, student, en
                  "test": len(data.test), "transfer": len(data.transfer)},
         "recipe": recipe.to_dict(),
         "kdedge_version": __version__,
+        "machine": cpu_summary(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from kdedge import __version__
+from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
 from kdedge.data.tasks import TOKEN, load_data, split_metrics
 from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, check_output, seal, staged_artifact, write_manifest
@@ -52,6 +53,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
             "teacher": {"name": teacher.name, "source": teacher.source, "params": teacher.params},
             "student": {"kind": "teacher", "params": teacher.params}, "compression": 1.0,
             "recipe": recipe.to_dict(), "kdedge_version": __version__,
+            "machine": cpu_summary(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"fusion": fusion} if fusion is not None else {}),
         }

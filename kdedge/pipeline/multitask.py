@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from kdedge import __version__
+from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
 from kdedge.data.tasks import TOKEN, gather_words, prediction_rows, primary_metric, split_metrics
 from kdedge.distill.kept_stages import (
@@ -206,6 +207,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
             "data": {name: {"source": singles[name].data.source, "train": len(p.data.train), "dev": len(p.data.dev),
                             "test": len(p.data.test), "transfer": len(p.data.transfer)} for name, p in prepared.items()},
             "recipe": recipe.to_dict(), "kdedge_version": __version__,
+            "machine": cpu_summary(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"fusion": fusion} if fusion is not None else {}),
         }

@@ -65,6 +65,8 @@ def finetune_teacher(
                 optimizer.zero_grad()
                 losses.append(output.loss.item())
                 task.advance(info=f"loss {np.mean(losses[-20:]):.3f}")
+                reporter.log({"teacher/loss": losses[-1], "teacher/learning_rate": schedule.get_last_lr()[0]},
+                             step=len(losses))
                 if len(losses) >= total_steps:
                     break
     model.eval()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from kdedge_runtime.manifest import ArtifactError
+from kdedge_runtime.predict_file import InputError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = ServeConfig()
     parser = argparse.ArgumentParser(prog="kdedge-runtime", description="Serve kdedge artifacts (no torch).")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve POST /predict and GET /health over HTTP")
+    serve = commands.add_parser("serve", help="serve POST /predict, GET /health, /ready and /metrics over HTTP")
     serve.add_argument("artifact", help="artifact folder written by `kdedge compress`")
     serve.add_argument("--host", default=defaults.host, help=f"address to bind (default {defaults.host}: this machine only)")
     serve.add_argument("--port", type=int, default=defaults.port, help=f"port (default {defaults.port})")
@@ -25,10 +27,26 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--batch-size", type=int, default=defaults.batch_size, help="texts per model call")
     serve.add_argument("--max-queued-texts", type=int, default=defaults.max_queued_texts,
                        help="texts accepted and not yet answered, all requests together; beyond it: 503 + Retry-After")
-    predict = commands.add_parser("predict", help="classify texts given as arguments; prints JSON lines")
-    predict.add_argument("artifact")
-    predict.add_argument("texts", nargs="+")
+    serve.add_argument("--workers", type=int, default=defaults.workers,
+                       help="worker processes, each loading the model (default 1); give each --threads 1-2")
+    predict = commands.add_parser(
+        "predict", help="classify texts given as arguments (prints JSON lines) or every text of a file",
+        description="Classify TEXTS given as arguments and print JSON lines, or stream a whole file with "
+                    "--input/--output: .txt (a text per line), .jsonl or .csv in, JSON lines out, in input order.")
+    predict.add_argument("artifact", help="artifact folder written by `kdedge compress`")
+    predict.add_argument("texts", nargs="*", help="texts to classify (or use --input)")
+    predict.add_argument("--input", type=Path, help="a .txt, .jsonl or .csv file of texts, of any size")
+    predict.add_argument("--output", type=Path, help="where --input's predictions go: a .jsonl file")
+    predict.add_argument("--text-column", default="text", help="the text's column or key in .csv/.jsonl (default text)")
+    predict.add_argument("--batch-size", type=int, default=32, help="texts per model call (default 32)")
+    predict.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)")
+    predict.add_argument("--resume", action="store_true", help="continue an interrupted --output after its last line")
+    predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     args = parser.parse_args(argv)
+    if args.command == "predict" and (bool(args.input) == bool(args.texts) or bool(args.input) != bool(args.output)):
+        parser.error("predict takes either TEXTS or --input FILE with --output FILE.jsonl")
+    if args.command == "predict" and args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
 
     try:
         if args.command == "serve":
@@ -42,20 +60,27 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             config = ServeConfig(host=args.host, port=args.port, max_texts=args.max_texts,
                                  max_body_bytes=args.max_body_bytes, batch_size=args.batch_size,
-                                 max_queued_texts=args.max_queued_texts)
+                                 max_queued_texts=args.max_queued_texts, workers=args.workers)
             run_server(args.artifact, config, threads=args.threads)
-        else:
-            from kdedge_runtime.predictor import Predictor, as_json
+        elif args.input:
+            from kdedge_runtime.predict_file import FileJob, predict_file
+            from kdedge_runtime.predictor import Predictor
 
-            predictor = Predictor(args.artifact)
-            for text, prediction in zip(args.texts, predictor.predict(args.texts), strict=True):
-                if isinstance(prediction, dict):  # multi-task: one result per task
-                    print(json.dumps({"text": text, **as_json(prediction)}))
-                elif isinstance(prediction, list):  # token classification: the text's entities
-                    print(json.dumps({"text": text, "entities": as_json(prediction)}))
-                else:
-                    print(json.dumps({"text": text, "label": prediction.label, "score": round(prediction.score, 6)}))
-    except ArtifactError as error:
+            job = FileJob(args.input, args.output, args.text_column, args.batch_size, resume=args.resume,
+                          overwrite=args.overwrite)
+            summary = predict_file(Predictor(args.artifact, threads=args.threads), job,
+                                   progress=sys.stderr if sys.stderr.isatty() else None)
+            resumed = f" (resumed after {summary.skipped:,} done earlier)" if summary.skipped else ""
+            print(f"{summary.texts:,} texts in {summary.seconds:.1f} s, {summary.texts_per_second:,.0f} texts/s "
+                  f"-> {args.output}{resumed}", file=sys.stderr)
+        else:
+            from kdedge_runtime.predict_file import result_record
+            from kdedge_runtime.predictor import Predictor
+
+            predictor = Predictor(args.artifact, threads=args.threads)
+            for text, prediction in zip(args.texts, predictor.predict(args.texts, args.batch_size), strict=True):
+                print(json.dumps(result_record(text, prediction)))
+    except (ArtifactError, InputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

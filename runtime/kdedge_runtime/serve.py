@@ -1,21 +1,33 @@
-"""HTTP serving of one artifact: `POST /predict` and `GET /health`, on Starlette and uvicorn.
+"""HTTP serving of one artifact on Starlette and uvicorn: `POST /predict`, `GET /health` (liveness),
+`GET /ready` (readiness: 503 while the work in flight is at its bound) and `GET /metrics` (Prometheus).
 
-    kdedge-runtime serve ARTIFACT [--host 127.0.0.1] [--port 8000]
+    kdedge-runtime serve ARTIFACT [--host 127.0.0.1] [--port 8000] [--workers N]
 
 Install with `pip install "kdedge-runtime[serve]"`. Requests are limited in body size (counted as the
 body streams in, whatever Content-Length says or when there is none), in nesting depth, and in the number
 and length of texts; the texts accepted but not yet answered, across all requests, are bounded too, and
 past that bound the server answers 503 with `Retry-After` instead of queueing more. Every refusal is a
 JSON `{"error": ...}` that says what to change. Predictions run in a worker thread (the Predictor is
-thread-safe), so the event loop stays free.
+thread-safe), so the event loop stays free. Every request is logged as one JSON line on the
+`kdedge_runtime.access` logger. Several worker processes (`--workers N`) each load the artifact; they
+build their app from the environment (`app_from_environment`), as uvicorn's `--factory` expects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import os
+import sys
+import time
 from dataclasses import dataclass
 
+from kdedge_runtime.metrics import ServerMetrics
 from kdedge_runtime.predictor import Predictor, as_json
+
+ACCESS_LOG = logging.getLogger("kdedge_runtime.access")
+ENVIRONMENT = {"artifact": "KDEDGE_ARTIFACT", "threads": "KDEDGE_THREADS", "config": "KDEDGE_SERVE_CONFIG"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class ServeConfig:
     batch_size: int = 32  # texts per model call
     max_queued_texts: int = 2048  # texts accepted and not yet answered, all requests together; then 503
     retry_after_seconds: int = 1
+    workers: int = 1  # processes, each with its own copy of the model
 
 
 class RequestError(Exception):
@@ -87,11 +100,36 @@ async def read_body(request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@dataclass
-class _Load:
-    """Texts accepted and not yet answered (the event loop is one thread: no lock needed)."""
+class AccessLog:
+    """ASGI middleware: one JSON line per request (method, path, status, milliseconds, texts, client) on
+    the `kdedge_runtime.access` logger, and the request counted in `metrics`."""
 
-    queued: int = 0
+    def __init__(self, app, metrics: ServerMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+        state = scope.setdefault("state", {})
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            seconds = time.perf_counter() - started
+            texts = state.get("texts", 0)
+            self.metrics.record(scope["path"], status[0], seconds, texts)
+            if ACCESS_LOG.isEnabledFor(logging.INFO):
+                client = scope.get("client") or ("", 0)
+                ACCESS_LOG.info(json.dumps({
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "method": scope["method"],
+                    "path": scope["path"], "status": status[0], "ms": round(seconds * 1000, 2), "texts": texts,
+                    "client": f"{client[0]}:{client[1]}"}))
 
 
 def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
@@ -99,31 +137,46 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route
 
     manifest = predictor.manifest.raw
-    load = _Load()
+    metrics = ServerMetrics({"task": predictor.manifest.task, "variant": str(manifest.get("variant")),
+                             "student": str(manifest.get("student", {}).get("kind")),
+                             "schema": str(manifest.get("schema")),
+                             "model_sha256": str((manifest.get("hashes") or {}).get(predictor.manifest.model_file, {})
+                                                 .get("sha256", ""))[:12]})
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "task": predictor.manifest.task, "labels": predictor.labels,
                              "tasks": {t.name: list(t.labels) for t in predictor.manifest.tasks} if predictor.tasks else None,
                              "variant": manifest.get("variant"), "schema": manifest.get("schema")})
 
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness, distinct from liveness: the model is loaded and the server takes more work."""
+        if metrics.in_flight >= config.max_queued_texts:
+            return JSONResponse({"ready": False, "reason": f"{metrics.in_flight} texts in flight, at the limit"},
+                                status_code=503, headers={"Retry-After": str(config.retry_after_seconds)})
+        return JSONResponse({"ready": True, "in_flight": metrics.in_flight})
+
+    async def prometheus(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
     async def predict(request: Request) -> JSONResponse:
         try:
             texts = parse_request(await read_body(request, config.max_body_bytes), config)
         except RequestError as error:
             return JSONResponse({"error": error.message}, status_code=error.status)
-        if load.queued + len(texts) > config.max_queued_texts:
-            return JSONResponse({"error": f"the server is busy: {load.queued} texts are waiting (the limit is "
-                                          f"{config.max_queued_texts}); retry after {config.retry_after_seconds} s"},
+        if metrics.in_flight + len(texts) > config.max_queued_texts:
+            return JSONResponse({"error": f"the server is busy: {metrics.in_flight} texts are waiting (the limit "
+                                          f"is {config.max_queued_texts}); retry after {config.retry_after_seconds} s"},
                                 status_code=503, headers={"Retry-After": str(config.retry_after_seconds)})
-        load.queued += len(texts)
+        metrics.in_flight += len(texts)  # the event loop is one thread: no lock needed
         try:
             predictions = await run_in_threadpool(predictor.predict, texts, config.batch_size)
         finally:
-            load.queued -= len(texts)
+            metrics.in_flight -= len(texts)
+        request.scope["state"]["texts"] = len(texts)
         if predictor.manifest.multitask:  # per text, one result per task
             return JSONResponse({"results": [as_json(result) for result in predictions]})
         if predictor.manifest.task == "token-classification":  # a list of entities per text
@@ -134,14 +187,53 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
         return JSONResponse({"error": f"internal error: {type(error).__name__}; the request was not served"},
                             status_code=500)
 
-    return Starlette(routes=[Route("/health", health, methods=["GET"]),
-                             Route("/predict", predict, methods=["POST"])],
-                     exception_handlers={Exception: internal_error})
+    app = Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/ready", ready, methods=["GET"]),
+                            Route("/metrics", prometheus, methods=["GET"]), Route("/predict", predict, methods=["POST"])],
+                    exception_handlers={Exception: internal_error})
+    return AccessLog(app, metrics)
+
+
+class _Stderr(logging.Handler):
+    """The message alone, to whatever sys.stderr is when the record is written."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(record.getMessage() + "\n")
+        except (OSError, ValueError):  # stderr closed (a daemon thread at interpreter exit)
+            pass
+
+
+def log_access() -> None:
+    """Write the access log's JSON lines to stderr (once per process; uvicorn's own access log is off)."""
+    if not ACCESS_LOG.handlers:
+        ACCESS_LOG.addHandler(_Stderr())
+        ACCESS_LOG.setLevel(logging.INFO)
+        ACCESS_LOG.propagate = False
+
+
+def app_from_environment():
+    """The app of one worker process, from KDEDGE_ARTIFACT, KDEDGE_THREADS and KDEDGE_SERVE_CONFIG (JSON of
+    ServeConfig's fields): `uvicorn --factory kdedge_runtime.serve:app_from_environment --workers N`."""
+    artifact = os.environ.get(ENVIRONMENT["artifact"])
+    if not artifact:
+        raise RuntimeError(f"set {ENVIRONMENT['artifact']} to the artifact folder to serve")
+    threads = int(os.environ[ENVIRONMENT["threads"]]) if os.environ.get(ENVIRONMENT["threads"]) else None
+    config = ServeConfig(**json.loads(os.environ.get(ENVIRONMENT["config"]) or "{}"))
+    log_access()
+    return create_app(Predictor(artifact, threads=threads), config)
 
 
 def serve(artifact_dir: str, config: ServeConfig = ServeConfig(), threads: int | None = None) -> None:
-    """Load the artifact and serve it until interrupted."""
+    """Load the artifact and serve it until interrupted; with `config.workers` > 1, in that many processes."""
     import uvicorn
 
-    uvicorn.run(create_app(Predictor(artifact_dir, threads=threads), config), host=config.host, port=config.port,
-                log_level="info")
+    log_access()
+    options = {"host": config.host, "port": config.port, "log_level": "info", "access_log": False}
+    if config.workers <= 1:
+        uvicorn.run(create_app(Predictor(artifact_dir, threads=threads), config), **options)
+        return
+    Predictor(artifact_dir, threads=threads)  # refuse a bad artifact here, in one line, not in every worker
+    os.environ[ENVIRONMENT["artifact"]] = str(artifact_dir)
+    os.environ[ENVIRONMENT["threads"]] = str(threads or "")
+    os.environ[ENVIRONMENT["config"]] = json.dumps(dataclasses.asdict(config))
+    uvicorn.run("kdedge_runtime.serve:app_from_environment", factory=True, workers=config.workers, **options)

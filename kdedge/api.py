@@ -1,0 +1,173 @@
+"""The Python API: `kdedge.compress(...)` and `kdedge.bench(...)`, the CLI's commands as functions.
+
+    import kdedge
+
+    result = kdedge.compress(teacher="minilm", data="reviews.csv", target="30x", output="artifacts/reviews")
+    print(result.artifact_dir, result.metrics["student_onnx"])
+    print(result.table())
+
+    report = kdedge.bench([result.artifact_dir], against="minilm", batch_sizes=(1, 32), seq_lens=(128,))
+    print(report.table())
+
+The arguments mirror the command-line options (same names, same defaults) and the results are the
+objects the CLI prints. `data` also takes an in-memory `datasets.Dataset` or `DatasetDict`. Errors are
+`kdedge.KdedgeError` subclasses with a message and a hint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kdedge.errors import KdedgeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kdedge.bench.runner import BenchResult
+    from kdedge.pipeline.result import CompressResult
+    from kdedge.recipe import Recipe
+
+
+def recipe_with_options(
+    recipe: str | Path | Recipe | None = None,
+    *,
+    teacher: str | None = None,
+    data: str | Path | Any | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    target: str | float | None = None,
+    student: str | None = None,
+    init: str | None = None,
+    max_params: int | None = None,
+    reconstruct: bool | None = None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> Recipe:
+    """The chosen recipe with the options applied, as `kdedge compress` does: the named options win over
+    `overrides` (`"distill.epochs=3"` strings, read as YAML) and `values` (dotted keys, taken as given)."""
+    from kdedge.data.sources import describe_source
+    from kdedge.recipe import Recipe, load_recipe
+
+    own_data = data is not None and recipe is None
+    if recipe is None and student == "transformer":
+        recipe = "sentiment-transformer"  # the built-in default for a Transformer student
+    chosen = recipe if isinstance(recipe, Recipe) else load_recipe(None if recipe is None else str(recipe))
+    if own_data:
+        # a user's own data: the built-in recipe's column names, sizes and encoding do not apply
+        chosen = chosen.with_values({"data.encoding": "utf-8", "data.text_column": "text", "data.label_column": "label",
+                                     "data.train_size": None, "data.dev_size": 0.1, "data.test_size": 0.1})
+    chosen = chosen.with_overrides(list(overrides or []))
+    if values:
+        chosen = chosen.with_values(dict(values))
+    # the options name files, columns and models: taken as typed, never read as YAML
+    options: dict[str, object] = {}
+    if student is not None and student != chosen.student.kind:
+        options["description"] = f"{chosen.description} (student: {student})"
+    if student is not None and init is None:
+        options["student.init"] = "auto"  # the recipe's init may belong to the other kind
+    if max_params is not None and target is None:
+        options["student.target"] = None
+    if isinstance(target, (int, float)) and not isinstance(target, bool):
+        target = f"{target:g}x"
+    for key, value in (("teacher.name", teacher), ("data.source", data), ("data.text_column", text_column),
+                       ("data.label_column", label_column), ("student.target", target), ("student.kind", student),
+                       ("student.init", init), ("student.max_params", max_params), ("student.reconstruct", reconstruct)):
+        if value is not None:
+            options[key] = value
+    renamed = any(o.partition("=")[0].strip() == "name" for o in overrides or []) or "name" in (values or {})
+    if data is not None and not renamed:
+        name, description = describe_source(data)
+        options.update({"name": name, "description": description})
+    return chosen.with_values(options)
+
+
+def compress(
+    recipe: str | Path | Recipe | None = None,
+    *,
+    teacher: str | None = None,
+    data: str | Path | Any | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    target: str | float | None = None,
+    student: str | None = None,
+    init: str | None = None,
+    max_params: int | None = None,
+    reconstruct: bool | None = None,
+    output: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+    from_stage: str | None = None,
+    log_with: str | Sequence[str] | None = None,
+    logging_dir: str | Path | None = None,
+    quiet: bool = True,
+) -> CompressResult | None:
+    """Distil, export, gate and write an artifact: `kdedge compress` as a function.
+
+    `recipe`: a built-in name, a YAML path or a `Recipe`; `data`: a file, a hub id (`glue:sst2`), a
+    `save_to_disk` folder or an in-memory `datasets.Dataset`/`DatasetDict`; `target`: `"30x"` or 30;
+    `overrides`: `--set` strings; `values`: dotted recipe keys with Python values; `log_with`: an
+    experiment tracker (`tensorboard`, `wandb`, `mlflow`, ...). `output` and `run_dir` default to
+    `artifacts/NAME` and `runs/NAME`; trackers write under `logging_dir` (default RUN_DIR/logs). Returns
+    the artifact folder, its manifest and metrics (None in a helper process under `accelerate launch`).
+    """
+    from kdedge.data.sources import is_in_memory, materialise
+    from kdedge.progress import Reporter
+    from kdedge.tracking import tracking
+
+    if is_in_memory(data):  # saved once into the run folder, then read like any save_to_disk folder
+        data = materialise(data, (Path(run_dir) if run_dir is not None else Path("runs") / "dataset") / "datasets")
+    chosen = recipe_with_options(recipe, teacher=teacher, data=data, text_column=text_column,
+                                 label_column=label_column, target=target, student=student, init=init,
+                                 max_params=max_params, reconstruct=reconstruct, overrides=overrides, values=values)
+    if chosen.multitask and (teacher is not None or data is not None):
+        raise KdedgeError("--teacher and --data do not apply to a multi-task recipe",
+                          hint="each task's teacher and data come from the recipe it names under `tasks`")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    output = Path(output) if output is not None else Path("artifacts") / chosen.name
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / chosen.name
+    logging_dir = Path(logging_dir) if logging_dir is not None else run_dir / "logs"
+    with tracking(log_with, logging_dir, chosen.name, chosen.to_dict()) as tracker:
+        reporter = Reporter(quiet=quiet, tracker=tracker)
+        if chosen.multitask:
+            from kdedge.pipeline.multitask import compress_multitask as run
+        else:
+            from kdedge.pipeline.compress import compress as run
+        result = run(chosen, output=output, run_dir=run_dir, reporter=reporter, from_stage=from_stage)
+        if result is not None:
+            from kdedge.report import final_values
+
+            reporter.log(final_values(result.manifest))
+    return result
+
+
+def bench(
+    artifacts: Sequence[str | Path],
+    *,
+    against: str | None = None,
+    batch_sizes: Sequence[int] = (1, 8, 32, 128),
+    seq_lens: Sequence[int] = (32, 128),
+    threads: Sequence[int] | None = None,
+    provider: str = "cpu",
+    max_seconds: float = 10.0,
+    min_seconds: float = 1.0,
+    quiet: bool = True,
+) -> BenchResult:
+    """Batch latency and throughput of artifacts (and of a teacher, `against`) side by side in one run:
+    `kdedge bench` as a function. The result's `rows` hold every measurement; `table()` gives Markdown."""
+    from kdedge.bench.runner import BenchConfig, run_benchmark
+    from kdedge.progress import Reporter
+
+    folders = [Path(folder) for folder in artifacts]
+    for folder in folders:
+        if not (folder / "kdedge.json").is_file():
+            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
+                              hint="pass folders written by kdedge compress")
+    for name, numbers in (("batch_sizes", batch_sizes), ("seq_lens", seq_lens), ("threads", threads or (1,))):
+        if not numbers or any(not isinstance(n, int) or n < 1 for n in numbers):
+            raise KdedgeError(f"{name} must be positive integers, not {list(numbers)!r}", hint=f"e.g. {name}=(1, 32)")
+    config = BenchConfig(batch_sizes=tuple(batch_sizes), seq_lens=tuple(seq_lens),
+                         threads=tuple(threads) if threads else (os.cpu_count() or 1,), provider=provider,
+                         max_seconds=max_seconds, min_seconds=min(min_seconds, max_seconds))
+    return run_benchmark(folders, against, config, reporter=Reporter(quiet=quiet))
