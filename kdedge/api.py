@@ -41,6 +41,7 @@ def recipe_with_options(
     init: str | None = None,
     max_params: int | None = None,
     reconstruct: bool | None = None,
+    latency: str | None = None,
     overrides: Sequence[str] = (),
     values: Mapping[str, Any] | None = None,
 ) -> Recipe:
@@ -72,7 +73,8 @@ def recipe_with_options(
         target = f"{target:g}x"
     for key, value in (("teacher.name", teacher), ("data.source", data), ("data.text_column", text_column),
                        ("data.label_column", label_column), ("student.target", target), ("student.kind", student),
-                       ("student.init", init), ("student.max_params", max_params), ("student.reconstruct", reconstruct)):
+                       ("student.init", init), ("student.max_params", max_params), ("student.reconstruct", reconstruct),
+                       ("student.latency", latency)):
         if value is not None:
             options[key] = value
     renamed = any(o.partition("=")[0].strip() == "name" for o in overrides or []) or "name" in (values or {})
@@ -94,6 +96,7 @@ def compress(
     init: str | None = None,
     max_params: int | None = None,
     reconstruct: bool | None = None,
+    latency: str | None = None,
     output: str | Path | None = None,
     run_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
@@ -107,6 +110,7 @@ def compress(
 
     `recipe`: a built-in name, a YAML path or a `Recipe`; `data`: a file, a hub id (`glue:sst2`), a
     `save_to_disk` folder or an in-memory `datasets.Dataset`/`DatasetDict`; `target`: `"30x"` or 30;
+    `latency`: `"5ms@32x128"`, the shipped student's batch latency on this machine (with `target`);
     `overrides`: `--set` strings; `values`: dotted recipe keys with Python values; `log_with`: an
     experiment tracker (`tensorboard`, `wandb`, `mlflow`, ...). `output` and `run_dir` default to
     `artifacts/NAME` and `runs/NAME`; trackers write under `logging_dir` (default RUN_DIR/logs). Returns
@@ -120,7 +124,8 @@ def compress(
         data = materialise(data, (Path(run_dir) if run_dir is not None else Path("runs") / "dataset") / "datasets")
     chosen = recipe_with_options(recipe, teacher=teacher, data=data, text_column=text_column,
                                  label_column=label_column, target=target, student=student, init=init,
-                                 max_params=max_params, reconstruct=reconstruct, overrides=overrides, values=values)
+                                 max_params=max_params, reconstruct=reconstruct, latency=latency, overrides=overrides,
+                                 values=values)
     if chosen.multitask and (teacher is not None or data is not None):
         raise KdedgeError("--teacher and --data do not apply to a multi-task recipe",
                           hint="each task's teacher and data come from the recipe it names under `tasks`")

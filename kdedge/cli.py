@@ -63,6 +63,7 @@ def compress(
     init: Annotated[Optional[str], typer.Option(help="Student initialisation: pca (BiLSTM), etd-impt, etd-rand (Transformer), random.")] = None,
     max_params: Annotated[Optional[int], typer.Option(help="Cap the student's parameters instead of --target.")] = None,
     reconstruct: Annotated[Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="Re-fit an extracted Transformer's layers to the teacher's activations by least squares before distilling (default: on).")] = None,
+    latency: Annotated[Optional[str], typer.Option(help="Latency budget on this machine, e.g. 5ms@32x128 (a batch of 32 texts of 128 tokens): the best student of the --target size whose estimated latency meets it; refused with the fastest reachable otherwise.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Artifact folder to write (default: artifacts/RECIPE).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Working folder for reusable stages (default: runs/RECIPE).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field: --set distill.epochs=3 (repeatable).")] = None,
@@ -91,7 +92,8 @@ def compress(
 
         result = run_compress(recipe, teacher=teacher, data=data, text_column=text_column, label_column=label_column,
                               target=target, student=student, init=init, max_params=max_params,
-                              reconstruct=reconstruct, output=output, run_dir=run_dir, overrides=list(set_ or []),
+                              reconstruct=reconstruct, latency=latency, output=output, run_dir=run_dir,
+                              overrides=list(set_ or []),
                               from_stage=from_stage, log_with=log_with, logging_dir=logging_dir, quiet=quiet)
         if result is None:  # a helper process under `accelerate launch`: the main one reports
             return
@@ -242,6 +244,8 @@ def bench_command(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: kdedge/bench/schema.json).")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write results as a Markdown table.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw throughput against batch size as a PNG.")] = None,
+    texts: Annotated[Optional[Path], typer.Option(help="End to end instead: time Predictor.predict on the texts of this .txt/.jsonl/.csv file (tokenization, bucketing, model, post-processing) and report the share outside the model.")] = None,
+    text_column: Annotated[str, typer.Option(help="The texts' column or key in a --texts .csv/.jsonl file.")] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
@@ -249,8 +253,15 @@ def bench_command(
 
     With --against, the teacher runs in PyTorch fp32 and exported to ONNX fp32 (fused) and dynamic
     INT8 (what you would deploy without kdedge); every row shows its speed-up against both.
+
+    With --texts, each artifact serves real texts end to end through kdedge-runtime's Predictor, and the
+    table shows texts per second and what share of the time is spent outside the ONNX model.
     """
     with _one_line_errors(debug):
+        if texts is not None:
+            _bench_end_to_end(artifacts, texts, text_column, batch_sizes, threads, min_seconds, max_seconds,
+                              json_path, markdown, quiet)
+            return
         from kdedge.bench.report import bench_markdown, bench_plot, bench_table
         from kdedge.bench.runner import BenchConfig, run_benchmark
         from kdedge.progress import Reporter
@@ -273,6 +284,39 @@ def bench_command(
             markdown.write_text(bench_markdown(result, command))
         if plot:
             bench_plot(result, plot)
+
+
+def _bench_end_to_end(artifacts, texts, text_column, batch_sizes, threads, min_seconds, max_seconds, json_path,
+                      markdown, quiet) -> None:
+    from dataclasses import asdict
+
+    from kdedge.bench.end_to_end import end_to_end_markdown, read_bench_texts, run_end_to_end
+    from kdedge.bench.machine import cpu_summary
+    from kdedge.progress import Reporter
+
+    for folder in artifacts:
+        if not (folder / "kdedge.json").is_file():
+            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
+                              hint="pass folders written by kdedge compress")
+    rows = run_end_to_end(artifacts, read_bench_texts(texts, text_column), _int_list(batch_sizes, "--batch-sizes"),
+                          _int_list(threads, "--threads") if threads else (os.cpu_count() or 1,),
+                          min(min_seconds, max_seconds), max_seconds, reporter=Reporter(quiet=quiet))
+    table = Table(title=f"end to end: Predictor.predict on {texts.name}")
+    for column in ("model", "variant", "batch", "threads", "p50 ms/call", "texts/s", "in model", "outside"):
+        table.add_column(column, justify="left" if column in ("model", "variant") else "right")
+    for row in rows:
+        table.add_row(row.model, row.variant, str(row.batch_size), str(row.threads), f"{row.p50_ms:.2f}",
+                      f"{row.texts_per_second:,.0f}", f"{row.model_share:.0%}", f"{row.outside_share:.0%}")
+    Console().print(table)
+    machine = cpu_summary()
+    command = "kdedge bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+    if json_path:
+        json_path.write_text(json.dumps({"schema": "kdedge.bench.end_to_end/1", "machine": machine, "command": command,
+                                         "texts": str(texts), "results": [asdict(row) for row in rows]}, indent=2))
+    if markdown:
+        markdown.write_text((f"command: `{command}`\n" if command else "")
+                            + f"machine: {machine['cpu']}, {machine['cores']} cores, onnxruntime "
+                            f"{machine['onnxruntime']}\n\n" + end_to_end_markdown(rows))
 
 
 @app.command("recipes")

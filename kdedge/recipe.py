@@ -21,7 +21,7 @@ from kdedge.data.config import DataConfig
 from kdedge.distill.config import DistillConfig, LossWeights, StageConfig, parse_layer_pair
 from kdedge.errors import ConfigError
 from kdedge.export.config import ExportConfig
-from kdedge.students.config import INITS, StudentConfig, parse_target
+from kdedge.students.config import INITS, StudentConfig, parse_latency, parse_target
 from kdedge.teacher.config import TeacherConfig
 
 RECIPE_VERSION = 1
@@ -256,6 +256,11 @@ def _validate(recipe: Recipe) -> None:
         raise ConfigError("recipe key 'student.dropout' must be in [0, 1)")
     if recipe.student.target is not None:
         parse_target(recipe.student.target)
+    if recipe.student.latency is not None:
+        parse_latency(recipe.student.latency)
+        if recipe.multitask:
+            raise ConfigError("student.latency is not supported for multi-task recipes yet",
+                              hint="size a multi-task student with student.target or student.max_params")
     if recipe.student.init not in INITS[recipe.student.kind]:
         raise ConfigError(
             f"student.init {recipe.student.init!r} does not apply to a {recipe.student.kind} student",

@@ -143,3 +143,33 @@ def test_each_model_session_is_checked_too(artifact):
     with pytest.raises(ConfigError, match="ran model.onnx on CPUExecutionProvider, not CUDAExecutionProvider"):
         load(1)
     assert _onnx_loader(artifact / "model.onnx", ["CPUExecutionProvider"])(1) is not None  # the CPU as asked
+
+
+def test_end_to_end_mode_reports_the_share_outside_the_model(artifact, tmp_path):
+    from kdedge_runtime import Predictor
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(f"the game was {'really ' * (i % 7)}fun, day {i}" for i in range(100)) + "\n")
+    args = ["bench", str(artifact), "--texts", str(texts), "--batch-sizes", "4,16", "--threads", "1",
+            "--min-seconds", "0.05", "--max-seconds", "0.3", "--json", str(tmp_path / "e.json"),
+            "--markdown", str(tmp_path / "e.md"), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "outside" in result.output
+    rows = json.loads((tmp_path / "e.json").read_text())["results"]
+    assert [row["batch_size"] for row in rows] == [4, 16]
+    for row in rows:
+        assert 0 < row["model_share"] < 1 and row["model_share"] + row["outside_share"] == pytest.approx(1)
+        assert row["texts_per_second"] > 0 and row["calls"] >= 5 and row["texts"] == 100
+    assert "| in the ONNX model | outside |" in (tmp_path / "e.md").read_text()
+    predictor = Predictor(artifact, threads=1)  # the clock it reads: time inside the ONNX session
+    assert predictor.model_seconds == 0
+    predictor.predict(["one text", "two texts"])
+    assert predictor.model_seconds > 0
+
+
+def test_end_to_end_with_no_texts_is_one_line(artifact, tmp_path):
+    (tmp_path / "empty.csv").write_text("id,body\n1,hi\n")
+    result = CliRunner().invoke(app, ["bench", str(artifact), "--texts", str(tmp_path / "empty.csv")])
+    assert result.exit_code == 2 and "has no column 'text'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -128,6 +128,11 @@ def test_transformer_student_end_to_end(tiny_teacher_dir, tiny_csv, tmp_path):
     # the artifact ships the student's trimmed tokenizer, and the runtime reads it
     predictor = Predictor(tmp_path / "artifact")
     assert predictor.predict(["the movie was wonderful"])[0].label == "positive"
+    # the student keeps the position rows it can serve: max(data.max_length 32, 128), at most the teacher's 64,
+    # so the bare model runs inputs longer than the runtime's max_length (kdedge bench times it at those)
+    assert manifest["max_length"] == 32 and manifest["student"]["config"]["max_position"] == 64
+    ids = np.full((2, 64), 7, dtype=np.int64)
+    assert predictor.run(ids, np.ones_like(ids)).shape == (2, 3)
 
 
 def test_the_student_shape_is_solved_once_per_run(tiny_teacher_dir, tiny_csv, tmp_path, monkeypatch):

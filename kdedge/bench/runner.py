@@ -293,7 +293,8 @@ def _artifact_candidates(folder: Path, providers: list[str]) -> list[Candidate]:
             load=_onnx_loader(path, providers),
             vocab_size=vocab,
             params=student.get("params"),
-            max_length=manifest.max_length if student.get("kind") == "transformer" else None,
+            max_length=(student.get("config", {}).get("max_position") or manifest.max_length)
+            if student.get("kind") == "transformer" else None,  # its position table: longer inputs cannot run
         )
         for variant, path in models
     ]

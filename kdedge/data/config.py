@@ -16,6 +16,11 @@ class DataConfig:
     `builtin:tweet-sentiment`. Sizes are row counts
     (int) or fractions of the deduplicated rows (float). Labelled rows beyond `train_size` join the
     transfer set with their labels dropped, as XtremeDistil does; `transfer` adds an unlabelled file.
+
+    `augment` synthesises transfer text from the train texts (masking, similar-word swaps and n-gram
+    sampling: `kdedge.data.augment`) until the transfer set holds `augment_factor` x the train split
+    (at most `augment_max` texts): on when true, off when false, and by default (null) on when the
+    transfer set has fewer unlabelled texts beyond the train split than the train split itself.
     """
 
     source: str = "builtin:tweet-sentiment"
@@ -32,3 +37,6 @@ class DataConfig:
     transfer_encoding: str | None = None  # the transfer file's, when it differs from `encoding`
     max_transfer: int | None = None
     seed: int = 0
+    augment: bool | None = None
+    augment_factor: int = 10
+    augment_max: int = 40_000

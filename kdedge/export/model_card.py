@@ -185,7 +185,12 @@ def _latency(manifest: dict) -> list[str]:
     if latency.get("teacher_torch_fp32"):
         line += (f", teacher (PyTorch fp32) {latency['teacher_torch_fp32']:.1f} ms "
                  f"({latency['teacher_torch_fp32'] / latency['student_onnx']:.0f}x faster)")
-    return [line + ". Measure on your own hardware with `kdedge bench ARTIFACT`."]
+    lines = [line + ". Measure on your own hardware with `kdedge bench ARTIFACT`."]
+    budget = latency.get("budget")
+    if budget:
+        lines.append(f"\nLatency budget `{budget['spec']}`: the shipped model measured {budget['measured_ms']:.1f} ms "
+                     f"at that batch and length ({'met' if budget['met'] else 'not met on that run'}).")
+    return lines
 
 
 def _limits(manifest: dict, tasks: list[dict]) -> list[str]:

@@ -50,6 +50,7 @@ from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students import student_classes
 from kdedge.students.build import build_student
+from kdedge.students.config import parse_latency
 from kdedge.teacher.labelling import model_logits
 from kdedge.teacher.loading import Teacher, count_params
 from kdedge_runtime import Predictor
@@ -124,6 +125,8 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
         latency = _quick_latency(teacher, encoder, Predictor(staging, threads=os.cpu_count()), student_encoder, data,
                                  reporter)
+        if recipe.student.latency:
+            latency["budget"] = _budget_check(Predictor(staging, threads=os.cpu_count()), recipe, prepared, reporter)
         manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
                                   "metrics": metrics, "parity": parity, "latency_ms_batch32": latency,
                                   "disk_bytes": disk, "training": {"shape": shape_reason, "history": history,
@@ -235,6 +238,23 @@ def _quick_latency(
                   f"student {student_ms:.2f} ms ({teacher_ms / student_ms:.0f}x faster)")
     return {"batch_size": LATENCY_BATCH, "seq_len": int(input_ids.shape[1]), "teacher_torch_fp32": teacher_ms,
             "student_onnx": student_ms, "threads": torch.get_num_threads()}
+
+
+def _budget_check(student: Predictor, recipe: Recipe, prepared: Prepared, reporter: Reporter) -> dict:
+    """The shipped model timed at the --latency batch and length (random ids: latency depends on shape),
+    against the budget and the solver's estimate. A miss is reported, not fatal: the estimate came from a
+    cost model and the machine may be busy."""
+    spec = parse_latency(recipe.student.latency)
+    ids = np.random.default_rng(0).integers(1, 100, size=(spec.batch_size, spec.seq_len), dtype=np.int64)
+    measured = median_ms(lambda: student.run(ids, np.ones_like(ids)), repeats=10, warmup=2)
+    estimated = prepared.student_plan.shape.estimated_ms if prepared.student_plan is not None else None
+    met = measured <= spec.milliseconds
+    reporter.note(f"latency budget {spec}: shipped model measured {measured:.1f} ms"
+                  + (f" (estimated {estimated:.1f} ms)" if estimated is not None else "")
+                  + ("" if met else " [yellow]— over budget on this run; the machine may be busy, or the estimate "
+                                    "off: measure with kdedge bench[/]"))
+    return {"spec": str(spec), "milliseconds": spec.milliseconds, "measured_ms": measured, "estimated_ms": estimated,
+            "met": met}
 
 
 def describe_metrics(metrics: dict[str, float]) -> str:

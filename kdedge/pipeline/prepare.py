@@ -3,6 +3,7 @@ and its outputs on every split, cached in chunks; and the sets the student is di
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -11,18 +12,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kdedge.data.augment import augment_texts, needs_augmenting, synthetic_count
 from kdedge.data.readers import TaskData
 from kdedge.data.tasks import TOKEN, gold_matrix, load_data
 from kdedge.distill.kept_stages import run_key, stage_key, write_stage_key
 from kdedge.distill.loop import DistillSet, check_attention_layer, resolve_layer_pairs
 from kdedge.errors import ConfigError
+from kdedge.export.shape_latency import ShapeLatency
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students.build import ShapePlan, plan_shape
+from kdedge.students.config import parse_latency
 from kdedge.teacher.cache import TeacherCache, hidden_field
 from kdedge.teacher.finetune import finetune_teacher
 from kdedge.teacher.labelling import teacher_outputs
 from kdedge.teacher.loading import Teacher, folder_fingerprint, load_teacher, quiet_transformers
+from kdedge.teacher.neighbours import word_neighbours
 from kdedge_runtime.encoding import TextEncoder
 
 
@@ -67,16 +72,23 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         raise ConfigError(f"data.max_length = {recipe.data.max_length} is longer than teacher "
                           f"{recipe.teacher.name!r} reads ({positions} positions)",
                           hint=f"set data.max_length to {positions} or less")
+    data = augmented(data, recipe, teacher)
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
     plan = None
     if check_student:
-        plan = plan_shape(teacher, encoder, data, recipe.student)
+        plan = plan_shape(teacher, encoder, data, recipe.student, shape_estimator(recipe.student))
         if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
             check_attention_layer(recipe.distill, plan.shape.num_layers, teacher.model.config.num_hidden_layers)
         _teacher_layers(recipe, teacher)  # distill.hidden_layers names layers the teacher has
     reporter.step(f"recipe [bold]{recipe.name}[/]: {recipe.description or 'custom run'}")
     for note in data.notes:
         reporter.note(note)
+    if plan is not None and plan.shape.considered:
+        rows = plan.shape.considered
+        picks = [rows[i] for i in sorted({0, len(rows) // 4, len(rows) // 2, 3 * len(rows) // 4, len(rows) - 1})]
+        reporter.note(f"student shapes for --latency {recipe.student.latency}, estimated on this CPU: "
+                      + "; ".join(f"{text} {ms:.1f} ms" for text, _, _, ms in picks)
+                      + f" ({len(rows)} considered); chosen: {plan.shape.reason}")
     reporter.note(
         f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
         f"{len(data.transfer):,} transfer texts, labels dropped; labels: {', '.join(data.labels)}"
@@ -88,6 +100,39 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         return _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key, plan)
     finally:
         teacher.model.to("cpu")
+
+
+def shape_estimator(spec) -> ShapeLatency | None:
+    """With `student.latency`, an estimator of each candidate shape's latency at its batch and length on
+    this machine (calibrated once per machine, then cached)."""
+    if spec.latency is None:
+        return None
+    budget = parse_latency(spec.latency)
+    return ShapeLatency(spec.kind, budget.batch_size, budget.seq_len)
+
+
+def augmented(data: TaskData, recipe: Recipe, teacher: Teacher) -> TaskData:
+    """`data` with synthetic transfer texts added when `data.augment` asks for them (or, by default, when
+    the transfer set is scarce); a note says how many and how they were made."""
+    config = recipe.data
+    if not needs_augmenting(len(data.train), len(data.transfer), config.augment):
+        return data
+    count = synthetic_count(len(data.train), len(data.transfer), config.augment_factor, config.augment_max)
+    if config.max_transfer is not None:
+        count = min(count, max(0, config.max_transfer - len(data.transfer)))
+    if count == 0:
+        return data
+    hf_tokenizer = teacher.hf_tokenizer
+    words = {word for text in data.train.texts for word in text.split()}
+    neighbours = word_neighbours(hf_tokenizer, teacher.model.get_input_embeddings().weight, words)
+    made = augment_texts(data.train.texts, count, config.seed, getattr(hf_tokenizer, "mask_token", None), neighbours,
+                         exclude=set(data.transfer) | set(data.dev.texts) | set(data.test.texts))
+    why = "data.augment is on" if config.augment else (
+        f"only {len(data.transfer) - len(data.train):,} unlabelled texts beyond the {len(data.train):,} train texts")
+    note = (f"synthesised {len(made):,} transfer texts from the train texts ({why}; masking, swaps with the "
+            f"teacher's nearest words for {len(neighbours):,} words, n-gram sampling; data.augment: false turns "
+            "this off)")
+    return dataclasses.replace(data, transfer=data.transfer + made, notes=[*data.notes, note])
 
 
 def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encoder, teacher_key,

@@ -17,11 +17,11 @@ from kdedge.data.tasks import SEQUENCE
 from kdedge.errors import ConfigError
 from kdedge.progress import Reporter
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
-from kdedge.students.config import StudentConfig, parse_target
+from kdedge.students.config import StudentConfig, parse_latency, parse_target
 from kdedge.students.extract import extract_transformer, init_bilstm_embeddings, select_structure
 from kdedge.students.importance import importance_scores
 from kdedge.students.reconstruct import reconstruct
-from kdedge.students.sizing import budget_for, solve_bilstm_shape, solve_transformer_shape
+from kdedge.students.sizing import LatencyOf, budget_for, solve_bilstm_shape, solve_transformer_shape
 from kdedge.students.tokenizer_trim import special_ids, trim_tokenizer
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES, TransformerClassifier, TransformerConfig
 from kdedge.students.vocabulary import coverage_curve, token_counts, trim_vocabulary
@@ -64,9 +64,18 @@ class ShapePlan:
     spec: StudentConfig  # what it was solved for
 
 
-def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig) -> ShapePlan:
+def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig,
+               latency: LatencyOf | None = None) -> ShapePlan:
     """Size the student for `spec`'s target. It depends on the teacher's size and the data, not on the
-    teacher's weights, so a run solves it once before fine-tuning: an impossible target fails at once."""
+    teacher's weights, so a run solves it once before fine-tuning: an impossible target fails at once.
+    `latency` estimates a shape's batch latency on this machine (kdedge.export.shape_latency); with it,
+    the plan lists every shape considered with its estimate, and `spec.latency` must be met."""
+    if spec.latency is not None and latency is None:
+        raise ConfigError("student.latency needs a latency estimator", hint="run it through kdedge compress")
+    budget_spec = parse_latency(spec.latency) if spec.latency else None
+    timing = {"latency": latency, "latency_ms": budget_spec.milliseconds if budget_spec else None,
+              "latency_spec": str(budget_spec) if budget_spec else (
+                  f"@{latency.batch_size}x{latency.seq_len}" if latency is not None else "")}
     teacher_vocab = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True),
                         teacher.model.get_input_embeddings().num_embeddings)
     counts = token_counts(encoder.encode(data.transfer), teacher_vocab)
@@ -76,7 +85,7 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
         exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
         shape = solve_bilstm_shape(
             budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
-            spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params,
+            spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params, **timing,
         )
         return ShapePlan(shape, counts, teacher_vocab, list(exclude), spec)
     teacher_config = teacher.model.config
@@ -89,8 +98,9 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
     specials = sorted(set(special_ids(teacher.tokenizer)) | {teacher.pad_token_id})  # always kept
     shape = solve_transformer_shape(
         budget, coverage_curve(counts, tuple(specials)), teacher_config,
-        len(data.labels), encoder.max_length, spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
-        spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials),
+        len(data.labels), spec.positions(encoder.max_length, getattr(teacher_config, "max_position_embeddings", None)),
+        spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
+        spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials), **timing,
     )
     return ShapePlan(shape, counts, teacher_vocab, specials, spec)
 
@@ -109,7 +119,7 @@ def _bilstm(teacher, plan, num_labels, spec, task) -> BuiltStudent:
 
 def _transformer(teacher, encoder, data, plan, spec, reporter, task) -> BuiltStudent:
     teacher_config, shape, counts, specials = teacher.model.config, plan.shape, plan.counts, plan.specials
-    max_length = encoder.max_length
+    max_length = spec.positions(encoder.max_length, getattr(teacher_config, "max_position_embeddings", None))
     order = np.lexsort((np.arange(len(counts)), -counts))
     frequent = [int(i) for i in order if counts[i] > 0 and i not in specials][: shape.vocab_size - len(specials)]
     trimmed = trim_tokenizer(teacher.tokenizer, np.array(frequent), teacher.pad_token_id)

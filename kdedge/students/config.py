@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,14 @@ class StudentConfig:
     `init`: `pca` (BiLSTM: embeddings from a PCA of the teacher's), `etd-impt` / `etd-rand`
     (Transformer: extracted from the teacher by importance / uniformly and at random), `random`
     (the baseline), or `auto`: pca for a BiLSTM, etd-impt for a Transformer.
+
+    `latency` (`5ms@32x128`: milliseconds for a batch of 32 texts of 128 tokens) picks, among the shapes
+    of the parameter budget, the best one whose estimated latency on this machine meets it
+    (kdedge.export.shape_latency), and refuses with the fastest reachable latency when none does.
+
+    `max_positions` (Transformer): position rows kept, the longest input the student can read; by default
+    the longer of `data.max_length` and 128, at most the teacher's. The artifact's `max_length` (where the
+    runtime truncates) stays the data's.
 
     `reconstruct` (extracted Transformers): after extraction, re-fit every kept layer in closed form so
     that it reproduces the teacher's activations on the kept units (layer-wise least squares over
@@ -41,6 +50,15 @@ class StudentConfig:
     reconstruct: bool = True
     dropout: float = 0.2
     seed: int = 0
+    latency: str | None = None
+    max_positions: int | None = None
+
+    def positions(self, max_length: int, teacher_positions: int | None) -> int:
+        """Position rows a Transformer student keeps: `max_positions`, or by default the longer of the
+        data's `max_length` and 128 tokens (so every student serves and is benchmarked at 128), never
+        more than the teacher has."""
+        wanted = self.max_positions or max(max_length, SERVED_LENGTH)
+        return min(wanted, teacher_positions) if teacher_positions else wanted
 
     @property
     def resolved_init(self) -> str:
@@ -49,7 +67,31 @@ class StudentConfig:
         return "pca" if self.kind == "bilstm" else "etd-impt"
 
 
+SERVED_LENGTH = 128  # every Transformer student reads at least this many tokens (kdedge bench's longest default)
+
 INITS = {"bilstm": ("auto", "pca", "random"), "transformer": ("auto", "etd-impt", "etd-rand", "random")}
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """A median latency for one batch of `batch_size` texts of `seq_len` tokens: `5ms@32x128`."""
+
+    milliseconds: float
+    batch_size: int = 32
+    seq_len: int = 128
+
+    def __str__(self) -> str:
+        return f"{self.milliseconds:g}ms@{self.batch_size}x{self.seq_len}"
+
+
+def parse_latency(text: str) -> LatencySpec:
+    """`5ms@32x128` (also `5ms`, for a batch of 32 x 128 tokens, or `5 ms @ 8x64`) → LatencySpec."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*ms\s*(?:@\s*(\d+)\s*x\s*(\d+))?\s*", str(text).lower())
+    if match is None or float(match[1]) <= 0 or (match[2] and (int(match[2]) < 1 or int(match[3]) < 1)):
+        raise ConfigError(f"cannot read latency {text!r}",
+                          hint="write milliseconds per batch and its shape, e.g. --latency 5ms@32x128 (batch 32, "
+                               "128 tokens)")
+    return LatencySpec(float(match[1]), int(match[2] or 32), int(match[3] or 128))
 
 
 def parse_target(target: str | float | int) -> float:

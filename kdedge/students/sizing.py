@@ -8,7 +8,8 @@ about 1.5x as wide as the embeddings (XtremeDistil's proportions), then wider em
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +32,12 @@ class BiLSTMShape:
     params: int
     coverage: float
     reason: str
+    estimated_ms: float | None = None  # with a latency estimator: this shape's estimated batch latency
+    considered: tuple = ()  # with a latency estimator: (shape text, parameters, coverage, estimated ms) each
+
+
+LatencyOf = Callable[..., float]  # shape keywords (embedding_dim, hidden_size | layers, hidden_size,
+# intermediate_size) → estimated milliseconds per batch (kdedge.export.shape_latency.ShapeLatency)
 
 
 def budget_for(teacher_params: int, target: float | None, max_params: int | None) -> int:
@@ -48,9 +55,13 @@ def solve_bilstm_shape(
     hidden_size: int | None = None,
     vocab_size: int | None = None,
     teacher_params: int | None = None,
+    latency: LatencyOf | None = None,
+    latency_ms: float | None = None,
+    latency_spec: str = "",
 ) -> BiLSTMShape:
     """`coverage[k]`: share of token occurrences covered by the k most frequent tokens (vocabulary.coverage_curve);
-    the vocabulary also holds two rows for padding and unknown."""
+    the vocabulary also holds two rows for padding and unknown. With `latency` (an estimator) and
+    `latency_ms`, only shapes estimated to run `latency_spec` within `latency_ms` are eligible."""
     used = len(coverage) - 1  # distinct tokens in the data, padding and unknown excluded
     max_vocab = used + 2
     widths = (embedding_dim,) if embedding_dim else EMBEDDING_GRID
@@ -79,13 +90,49 @@ def solve_bilstm_shape(
         else:
             hint = f"reachable sizes run from {smallest:,} to {largest:,} parameters"
         raise ConfigError(f"no BiLSTM student has about {budget:,} parameters (±{TOLERANCE:.0%})", hint=hint)
+    estimates, considered = {}, ()
+    if latency is not None:
+        estimates = {id(shape): latency(embedding_dim=shape.embedding_dim, hidden_size=shape.hidden_size)
+                     for _, shape in candidates}
+        considered = tuple(sorted(((f"BiLSTM e{shape.embedding_dim} h{shape.hidden_size} v{shape.vocab_size}",
+                                    shape.params, shape.coverage, estimates[id(shape)]) for _, shape in candidates),
+                                  key=lambda row: row[3]))
+        candidates = _within_latency(candidates, estimates, latency_ms, latency_spec, "BiLSTM", budget)
     _, best = max(candidates, key=lambda item: item[0])
     reason = (
         f"embeddings {best.embedding_dim}-d x {best.vocab_size:,} rows keep {best.coverage:.1%} of token occurrences; "
         f"LSTM {best.hidden_size} units per direction; {best.params:,} parameters "
         f"({(best.params - budget) / budget:+.1%} of the {budget:,} budget)"
     )
-    return BiLSTMShape(best.embedding_dim, best.hidden_size, best.vocab_size, best.params, best.coverage, reason)
+    if latency is not None:
+        reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered)
+    return replace(best, reason=reason, estimated_ms=estimates.get(id(best)), considered=considered)
+
+
+def _within_latency(candidates: list, estimates: dict, latency_ms: float | None, spec: str, kind: str,
+                    budget: int) -> list:
+    """The candidates estimated to meet `latency_ms`; none is a ConfigError naming the fastest reachable."""
+    if latency_ms is None:
+        return candidates
+    fitting = [item for item in candidates if estimates[id(item[1])] <= latency_ms]
+    if not fitting:
+        fastest = min(estimates.values())
+        raise ConfigError(
+            f"no {kind} student of about {budget:,} parameters runs a batch of {spec.split('@')[-1]} tokens in "
+            f"{latency_ms:g} ms on this machine: the fastest reachable is {fastest:.1f} ms (estimated)",
+            hint=f"raise --latency to {fastest * 1.1:.1f}ms@{spec.split('@')[-1]} or more, or ask for a smaller "
+                 "student with a higher --target")
+    return fitting
+
+
+def _latency_reason(estimate: float, latency_ms: float | None, spec: str, considered: tuple) -> str:
+    shape = spec.split("@")[-1] if "@" in spec else spec
+    low, high = considered[0][3], considered[-1][3]
+    text = f"; estimated {estimate:.1f} ms per batch of {shape} on this CPU"
+    if latency_ms is not None:
+        eligible = sum(row[3] <= latency_ms for row in considered)
+        text += f" (budget {latency_ms:g} ms: {eligible} of {len(considered)} shapes fit, best quality among them)"
+    return text + f"; {len(considered)} shapes considered, estimated {low:.1f}-{high:.1f} ms"
 
 
 def _within(params: int, budget: int) -> bool:
@@ -116,6 +163,8 @@ class TransformerShape:
     params: int
     coverage: float
     reason: str
+    estimated_ms: float | None = None
+    considered: tuple = ()
 
     @property
     def hidden_size(self) -> int:
@@ -135,6 +184,9 @@ def solve_transformer_shape(
     vocab_size: int | None = None,
     teacher_params: int | None = None,
     reserved_tokens: int = 2,
+    latency: LatencyOf | None = None,
+    latency_ms: float | None = None,
+    latency_spec: str = "",
 ) -> TransformerShape:
     """A sub-shape of the teacher (fewer layers, heads, head dims, FFN neurons, tokens) near `budget`.
 
@@ -184,6 +236,15 @@ def solve_transformer_shape(
                 f"{teacher_params / smallest:.3g}x" if teacher_params else
                 f"reachable sizes run from {smallest:,} to {largest:,} parameters")
         raise ConfigError(f"no Transformer student has about {budget:,} parameters (±{TOLERANCE:.0%})", hint=hint)
+    estimates, considered = {}, ()
+    if latency is not None:
+        estimates = {id(shape): latency(layers=shape.num_layers, hidden_size=shape.hidden_size,
+                                        intermediate_size=shape.intermediate_size) for _, shape in candidates}
+        considered = tuple(sorted(((f"Transformer {shape.num_layers}L h{shape.hidden_size} "
+                                    f"({shape.num_heads}x{shape.head_dim}) FFN{shape.intermediate_size} "
+                                    f"v{shape.vocab_size}", shape.params, shape.coverage, estimates[id(shape)])
+                                   for _, shape in candidates), key=lambda row: row[3]))
+        candidates = _within_latency(candidates, estimates, latency_ms, latency_spec, "Transformer", budget)
     _, best = max(candidates, key=lambda item: item[0])
     reason = (
         f"{best.num_layers} of {teacher_config.num_hidden_layers} layers, {best.num_heads} of {teacher_heads} heads "
@@ -191,5 +252,6 @@ def solve_transformer_shape(
         f"{best.vocab_size:,} tokens keep {best.coverage:.1%} of token occurrences; {best.params:,} parameters "
         f"({(best.params - budget) / budget:+.1%} of the {budget:,} budget)"
     )
-    return TransformerShape(best.num_layers, best.num_heads, best.head_dim, best.intermediate_size, best.vocab_size,
-                            best.params, best.coverage, reason)
+    if latency is not None:
+        reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered)
+    return replace(best, reason=reason, estimated_ms=estimates.get(id(best)), considered=considered)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,9 +88,16 @@ class Predictor:
                                 f"library can read ({_first_line(error)}): copy the artifact folder again, "
                                 "or re-run kdedge compress") from None
         self.labels = list(self.manifest.labels)
+        self._model_seconds, self._clock = 0.0, threading.Lock()
         # one tokenization per text: by words when any output is per word (the ids are those of the
         # whole text for a WordPiece tokenizer, and multi-task students train and export this way)
         self._by_words = any(task.task == TOKEN for task in self.manifest.tasks)
+
+    @property
+    def model_seconds(self) -> float:
+        """Wall time spent inside the ONNX session so far, all calls and threads together: set it against
+        the time of `predict` to see what share of serving is tokenization and post-processing."""
+        return self._model_seconds
 
     @property
     def encoder(self) -> TextEncoder:
@@ -146,7 +155,11 @@ class Predictor:
         if "token_type_ids" in self._input_names:
             feed["token_type_ids"] = np.zeros_like(input_ids)
         names = [task.output for task in self.manifest.tasks]
+        started = time.perf_counter()
         values = self._session.run(names, {name: feed[name] for name in self._input_names})
+        elapsed = time.perf_counter() - started
+        with self._clock:
+            self._model_seconds += elapsed
         return dict(zip(names, values, strict=True))
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list:
