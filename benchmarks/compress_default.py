@@ -26,14 +26,18 @@ def main() -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--keep-run-dir", action="store_true", help="reuse stages from an earlier run")
     parser.add_argument("--recipe", default=None, help="a built-in recipe other than the default (e.g. ner-bilstm)")
+    parser.add_argument("--latency", default=None, help="a latency budget (e.g. 12ms@32x128): the latency-chosen shape")
+    parser.add_argument("--run-dir", type=Path, default=None, help="reuse this run folder (e.g. the default run's teacher)")
     args = parser.parse_args()
-    name = f"compress_{args.recipe}" if args.recipe else "compress_default"
+    name = (f"compress_{args.recipe}" if args.recipe else "compress_default") + ("_latency" if args.latency else "")
     work = args.output_dir / name
     if not args.keep_run_dir:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
+    run_dir = args.run_dir or work / "run"
     command = ["kdedge", "compress", *(["--recipe", args.recipe] if args.recipe else []),
-               "--output", str(work / "artifact"), "--run-dir", str(work / "run")]
+               *(["--latency", args.latency] if args.latency else []),
+               "--output", str(work / "artifact"), "--run-dir", str(run_dir)]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     minutes = (time.perf_counter() - started) / 60
@@ -55,7 +59,9 @@ def main() -> None:
          f"({latency['teacher_torch_fp32'] / latency['student_onnx']:.0f}x faster)"),
     ]
     lines = [
-        f"command: `{' '.join(command)}` (recipe {manifest['recipe']['name']}; {minutes:.1f} min end to end)",
+        f"command: `{' '.join(command)}` (recipe {manifest['recipe']['name']}; {minutes:.1f} min end to end"
+        + (", the fine-tuned teacher and its outputs reused from an earlier run)"
+           if args.keep_run_dir or args.run_dir else ")"),
         f"machine: {machine['cpu']}, {machine['cores']} cores, ISA {', '.join(machine['isa']) or 'n/a'}, "
         f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}",
         "",

@@ -160,19 +160,8 @@ def bench(
     quiet: bool = True,
 ) -> BenchResult:
     """Batch latency and throughput of artifacts (and of a teacher, `against`) side by side in one run:
-    `kdedge bench` as a function. The result's `rows` hold every measurement; `table()` gives Markdown."""
-    from kdedge.bench.runner import BenchConfig, run_benchmark
-    from kdedge.progress import Reporter
+    `kdedge bench` as a function. The result's `results` hold every measurement; `table()` gives Markdown."""
+    from kdedge.bench.runner import bench as run_bench
 
-    folders = [Path(folder) for folder in artifacts]
-    for folder in folders:
-        if not (folder / "kdedge.json").is_file():
-            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
-                              hint="pass folders written by kdedge compress")
-    for name, numbers in (("batch_sizes", batch_sizes), ("seq_lens", seq_lens), ("threads", threads or (1,))):
-        if not numbers or any(not isinstance(n, int) or n < 1 for n in numbers):
-            raise KdedgeError(f"{name} must be positive integers, not {list(numbers)!r}", hint=f"e.g. {name}=(1, 32)")
-    config = BenchConfig(batch_sizes=tuple(batch_sizes), seq_lens=tuple(seq_lens),
-                         threads=tuple(threads) if threads else (os.cpu_count() or 1,), provider=provider,
-                         max_seconds=max_seconds, min_seconds=min(min_seconds, max_seconds))
-    return run_benchmark(folders, against, config, reporter=Reporter(quiet=quiet))
+    return run_bench(artifacts, against=against, batch_sizes=batch_sizes, seq_lens=seq_lens, threads=threads,
+                     provider=provider, max_seconds=max_seconds, min_seconds=min_seconds, quiet=quiet)

@@ -10,11 +10,11 @@ import types
 
 
 class _CallablePackage(types.ModuleType):
-    """`kdedge.bench` names this package and the API function `kdedge.api.bench`: once a submodule is
-    imported, Python binds the package to `kdedge.bench`, so calling the package calls the function."""
+    """`kdedge.bench` names this package and the API function `kdedge.bench(...)` (`runner.bench`): once a
+    submodule is imported, Python binds the package to `kdedge.bench`, so calling the package calls it."""
 
     def __call__(self, *args, **kwargs):
-        from kdedge.api import bench
+        from kdedge.bench.runner import bench
 
         return bench(*args, **kwargs)
 

@@ -102,6 +102,31 @@ class BenchResult:
                 "results": [asdict(row) for row in self.results], "notes": self.notes}
 
 
+def bench(
+    artifacts, *, against: str | None = None, batch_sizes=(1, 8, 32, 128), seq_lens=(32, 128), threads=None,
+    provider: str = "cpu", max_seconds: float = 10.0, min_seconds: float = 1.0, quiet: bool = True,
+) -> BenchResult:
+    """`kdedge bench` as a function (`kdedge.bench(...)`): artifact folders, the teacher to compare with,
+    and the grid; KdedgeError for a folder that is not an artifact or a grid that is not positive integers."""
+    import os
+
+    from kdedge.errors import KdedgeError
+    from kdedge.progress import Reporter
+
+    folders = [Path(folder) for folder in artifacts]
+    for folder in folders:
+        if not (folder / "kdedge.json").is_file():
+            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
+                              hint="pass folders written by kdedge compress")
+    for name, numbers in (("batch_sizes", batch_sizes), ("seq_lens", seq_lens), ("threads", threads or (1,))):
+        if not numbers or any(not isinstance(n, int) or n < 1 for n in numbers):
+            raise KdedgeError(f"{name} must be positive integers, not {list(numbers)!r}", hint=f"e.g. {name}=(1, 32)")
+    config = BenchConfig(batch_sizes=tuple(batch_sizes), seq_lens=tuple(seq_lens),
+                         threads=tuple(threads) if threads else (os.cpu_count() or 1,), provider=provider,
+                         max_seconds=max_seconds, min_seconds=min(min_seconds, max_seconds))
+    return run_benchmark(folders, against, config, reporter=Reporter(quiet=quiet))
+
+
 def run_benchmark(
     artifacts: list[Path], against: str | None, config: BenchConfig, work_dir: Path | None = None, reporter=None
 ) -> BenchResult:

@@ -82,8 +82,8 @@ class ShapeLatency:
         """Median latency of one shape, measured: random weights, exported to ONNX fp32, onnxruntime."""
         import onnxruntime as ort
 
-        model = _random_student(self.kind, shape)
-        ids = torch.randint(1, 200, (self.batch_size, self.seq_len))
+        model = _random_student(self.kind, shape, self.seq_len)
+        ids = torch.randint(1, 1000, (self.batch_size, self.seq_len))
         with tempfile.TemporaryDirectory() as scratch:
             path = export_onnx(model, Path(scratch) / "probe.onnx", 17, (ids[:2, :8], torch.ones_like(ids[:2, :8])))
             if self.kind == "transformer":  # as compress ships it: attention, LayerNorm and GELU fused
@@ -106,19 +106,20 @@ def _features(kind: str, shape: dict, seq_len: int) -> np.ndarray:
     return np.array([1.0, n, n * w * (4 * w + 2 * f) / 1e6, n * w * seq_len / 1e3])
 
 
-def _random_student(kind: str, shape: dict) -> torch.nn.Module:
+def _random_student(kind: str, shape: dict, seq_len: int) -> torch.nn.Module:
+    """Random weights; a vocabulary of 1,024 rows (a lookup: its size does not change the time)."""
     torch.manual_seed(0)
     if kind == "bilstm":
         from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 
-        return BiLSTMClassifier(BiLSTMConfig(258, shape["embedding_dim"], shape["hidden_size"], 3, 258, 0.0)).eval()
+        return BiLSTMClassifier(BiLSTMConfig(1024, shape["embedding_dim"], shape["hidden_size"], 3, 1024, 0.0)).eval()
     from transformers import BertConfig
 
     from kdedge.students.transformer import TransformerClassifier, TransformerConfig
 
     width = shape["hidden_size"]
-    config = TransformerConfig(258, width, shape["layers"], max(1, width // HEAD_DIM), shape["intermediate_size"], 3,
-                               512, base_config=BertConfig().to_dict())
+    config = TransformerConfig(1024, width, shape["layers"], max(1, width // HEAD_DIM), shape["intermediate_size"], 3,
+                               max(seq_len, 128), base_config=BertConfig().to_dict())
     return TransformerClassifier(config).eval()
 
 
