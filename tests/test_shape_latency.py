@@ -31,7 +31,7 @@ def test_the_cost_model_is_calibrated_once_per_machine(tmp_path, monkeypatch):
     small, large = model(embedding_dim=32, hidden_size=32), model(embedding_dim=300, hidden_size=768)
     assert 0 < small < large and len(model.probes) == 6
     stored = json.loads((tmp_path / "shape-latency.json").read_text())
-    assert list(stored) == ["test-cpu|bilstm|b4|s16|t1"] and len(stored[model.key]["probes"]) == 6
+    assert list(stored) == ["test-cpu|bilstm|b4|s16|t1|v2"] and len(stored[model.key]["probes"]) == 6
     monkeypatch.setattr(ShapeLatency, "measure", lambda self, **shape: pytest.fail("measured again"))
     again = ShapeLatency("bilstm", batch_size=4, seq_len=16, threads=1, folder=tmp_path, machine="test-cpu")
     assert again(embedding_dim=32, hidden_size=32) == pytest.approx(small)
@@ -87,3 +87,32 @@ def test_latency_end_to_end_on_a_tiny_model(tiny_teacher_dir, tiny_csv, tmp_path
     assert refused.exit_code == 2 and "the fastest reachable is" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "refused").exists()
     assert not (tmp_path / "run2" / "teacher").exists()  # refused before the teacher was fine-tuned
+
+
+class Timed:
+    """A cost model whose first pick turns out 3x slower when measured (a busy moment, a poor estimate)."""
+
+    def __init__(self, slow_first=True):
+        self.measured, self.slow_first = [], slow_first
+
+    def __call__(self, embedding_dim, hidden_size):
+        return hidden_size / 10
+
+    def measure(self, embedding_dim, hidden_size):
+        self.measured.append(hidden_size)
+        return hidden_size / 10 * (3 if self.slow_first and len(self.measured) == 1 else 1)
+
+
+def test_the_pick_is_confirmed_by_measuring_it():
+    free = solve_bilstm_shape(300_000, coverage(), 3, 5000, latency=lambda **shape: shape["hidden_size"] / 10)
+    budget = sorted({row[3] for row in free.considered})[4]  # a few shapes fit by estimate
+    timed = Timed()
+    shape = solve_bilstm_shape(300_000, coverage(), 3, 5000, latency=timed, latency_ms=budget,
+                               latency_spec=f"{budget}ms@32x128")
+    assert len(timed.measured) == 2 and timed.measured[-1] == shape.hidden_size  # the first measured over budget
+    assert shape.estimated_ms == shape.hidden_size / 10 <= budget
+    always_slow = Timed()
+    always_slow.measure = lambda embedding_dim, hidden_size: 1000.0
+    with pytest.raises(ConfigError, match=f"was measured within {budget:g} ms .* took 1000.0"):
+        solve_bilstm_shape(300_000, coverage(), 3, 5000, latency=always_slow, latency_ms=budget,
+                           latency_spec=f"{budget}ms@32x128")

@@ -3,8 +3,9 @@
 Latency depends on a model's shape, not its weights. For a batch size, sequence length and thread
 count, a few probe shapes of a kind are built with random weights, exported to ONNX exactly as
 `compress` exports students (fp32, the variant every artifact can ship), and timed with onnxruntime;
-a least-squares fit of their medians on the shape's compute features then estimates any other shape
-of that kind in microseconds. Features:
+a least-squares fit of their medians (relative error, coefficients ≥ 0) on the shape's compute features
+then estimates any other shape of that kind in microseconds; the solver confirms its pick by timing
+it (`measure`). Features:
 - BiLSTM: 1, h, h(e + h) per time step (the recurrent gates' matrix products; the embedding lookup
   costs nothing);
 - Transformer: 1, layers, layers x width x (4 width + 2 FFN) (the dense products), layers x width
@@ -29,6 +30,7 @@ from kdedge.export.onnx import export_onnx, fuse_transformer
 BILSTM_PROBES = ((32, 32), (64, 96), (128, 192), (300, 416), (300, 768), (128, 48))  # (embedding, hidden)
 TRANSFORMER_PROBES = ((1, 64, 256), (2, 128, 512), (4, 192, 384), (6, 256, 1024), (12, 192, 192), (3, 384, 1536))
 HEAD_DIM = 32
+COST_MODEL = 2  # part of the cache key: a new fit or new probes calibrate again
 
 
 def cache_dir() -> Path:
@@ -53,7 +55,7 @@ class ShapeLatency:
         self.kind, self.batch_size, self.seq_len = kind, batch_size, seq_len
         self.threads = threads or os.cpu_count() or 1
         self.path = (folder or cache_dir()) / "shape-latency.json"
-        self.key = f"{machine or machine_key()}|{kind}|b{batch_size}|s{seq_len}|t{self.threads}"
+        self.key = f"{machine or machine_key()}|{kind}|b{batch_size}|s{seq_len}|t{self.threads}|v{COST_MODEL}"
         self._coefficients: np.ndarray | None = None
         self.probes: list[tuple[dict, float]] = []
 
@@ -71,7 +73,9 @@ class ShapeLatency:
                   [{"layers": n, "hidden_size": w, "intermediate_size": f} for n, w, f in TRANSFORMER_PROBES])
         self.probes = [(shape, self.measure(**shape)) for shape in shapes]
         features = np.stack([_features(self.kind, shape, self.seq_len) for shape, _ in self.probes])
-        coefficients = _nonnegative_fit(features, np.array([ms for _, ms in self.probes]))
+        measured = np.array([ms for _, ms in self.probes])
+        # relative error: a 2 ms shape matters as much as a 200 ms one when budgets are a few ms
+        coefficients = _nonnegative_fit(features / measured[:, None], np.ones(len(measured)))
         table = _read(self.path)
         table[self.key] = {"coefficients": coefficients.tolist(),
                            "probes": [{"shape": shape, "ms": ms} for shape, ms in self.probes]}

@@ -98,6 +98,8 @@ def solve_bilstm_shape(
                                     shape.params, shape.coverage, estimates[id(shape)]) for _, shape in candidates),
                                   key=lambda row: row[3]))
         candidates = _within_latency(candidates, estimates, latency_ms, latency_spec, "BiLSTM", budget)
+        candidates = _confirmed(candidates, estimates, latency, latency_ms, latency_spec, "BiLSTM", budget,
+                                lambda shape: {"embedding_dim": shape.embedding_dim, "hidden_size": shape.hidden_size})
     _, best = max(candidates, key=lambda item: item[0])
     reason = (
         f"embeddings {best.embedding_dim}-d x {best.vocab_size:,} rows keep {best.coverage:.1%} of token occurrences; "
@@ -125,10 +127,35 @@ def _within_latency(candidates: list, estimates: dict, latency_ms: float | None,
     return fitting
 
 
+def _confirmed(candidates: list, estimates: dict, latency: LatencyOf, latency_ms: float | None, spec: str, kind: str,
+               budget: int, keywords: Callable, tries: int = 4) -> list:
+    """With a budget and an estimator that can also `measure`, time the best candidates one by one (best
+    quality first) and keep the first that meets the budget as measured; its estimate becomes the
+    measurement. The cost model ranks; a measurement decides."""
+    measure = getattr(latency, "measure", None)
+    if latency_ms is None or measure is None:
+        return candidates
+    ranked = sorted(candidates, key=lambda item: item[0], reverse=True)
+    timed = []
+    for item in ranked[:tries]:
+        measured = measure(**keywords(item[1]))
+        timed.append(measured)
+        if measured <= latency_ms:
+            estimates[id(item[1])] = measured
+            return [item]
+    raise ConfigError(
+        f"no {kind} student of about {budget:,} parameters was measured within {latency_ms:g} ms for a batch of "
+        f"{spec.split('@')[-1]} tokens on this machine: the {len(timed)} best shapes the cost model let through "
+        f"took {', '.join(f'{ms:.1f}' for ms in timed)} ms; the fastest reachable is about "
+        f"{min(estimates.values()):.1f} ms (estimated)",
+        hint="raise --latency a little (the machine may also be busy), or ask for a smaller student with a "
+             "higher --target")
+
+
 def _latency_reason(estimate: float, latency_ms: float | None, spec: str, considered: tuple) -> str:
     shape = spec.split("@")[-1] if "@" in spec else spec
     low, high = considered[0][3], considered[-1][3]
-    text = f"; estimated {estimate:.1f} ms per batch of {shape} on this CPU"
+    text = f"; {estimate:.1f} ms per batch of {shape} on this CPU"
     if latency_ms is not None:
         eligible = sum(row[3] <= latency_ms for row in considered)
         text += f" (budget {latency_ms:g} ms: {eligible} of {len(considered)} shapes fit, best quality among them)"
@@ -245,6 +272,9 @@ def solve_transformer_shape(
                                     f"v{shape.vocab_size}", shape.params, shape.coverage, estimates[id(shape)])
                                    for _, shape in candidates), key=lambda row: row[3]))
         candidates = _within_latency(candidates, estimates, latency_ms, latency_spec, "Transformer", budget)
+        candidates = _confirmed(candidates, estimates, latency, latency_ms, latency_spec, "Transformer", budget,
+                                lambda shape: {"layers": shape.num_layers, "hidden_size": shape.hidden_size,
+                                               "intermediate_size": shape.intermediate_size})
     _, best = max(candidates, key=lambda item: item[0])
     reason = (
         f"{best.num_layers} of {teacher_config.num_hidden_layers} layers, {best.num_heads} of {teacher_heads} heads "

@@ -28,8 +28,10 @@ class TextEncoder:
         return cls(Tokenizer.from_file(str(path)), max_length, pad_token_id)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """Token ids per text (special tokens included, not padded)."""
-        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+        """Token ids per text (special tokens included, not padded). Without character offsets, which
+        nothing here reads: `encode_batch_fast` gives the same ids in a fraction of the time."""
+        encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
+        return [encoding.ids for encoding in encode(list(texts))]
 
     def encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
         """For token classification: ids per text, and for each of its words the position of the word's
