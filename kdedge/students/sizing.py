@@ -68,7 +68,8 @@ def solve_bilstm_shape(
     hiddens = (hidden_size,) if hidden_size else HIDDEN_GRID
     candidates = []
     for e in widths:
-        for h in _hidden_options(hiddens, e, budget, max_vocab, num_labels, explicit=bool(hidden_size or embedding_dim)):
+        for h in _hidden_options(hiddens, e, budget, max_vocab, num_labels, explicit=bool(hidden_size or embedding_dim),
+                                 narrow=latency_ms is not None):
             fixed = BiLSTMConfig(0, e, h, num_labels, teacher_vocab_size).params
             v = vocab_size or min(max_vocab, (budget - fixed) // e)
             if v < min(MIN_VOCAB, max_vocab):
@@ -167,10 +168,14 @@ def _within(params: int, budget: int) -> bool:
     return budget / (1 + TOLERANCE) <= params <= budget * (1 + TOLERANCE)
 
 
-def _hidden_options(grid: tuple[int, ...], e: int, budget: int, max_vocab: int, labels: int, explicit: bool) -> list[int]:
-    """Grid widths about 1-4x the embedding width, plus the width that fills the budget exactly when
-    the whole vocabulary fits (small data), which a coarse grid can step over."""
-    options = [h for h in grid if explicit or 1 <= h / e <= 4]
+def _hidden_options(grid: tuple[int, ...], e: int, budget: int, max_vocab: int, labels: int, explicit: bool,
+                    narrow: bool = False) -> list[int]:
+    """Grid widths about 1-4x the embedding width (down to 1/8 of it under a latency budget: an LSTM
+    narrower than its embeddings is much faster, and the parameters go to vocabulary rows, which cost a
+    lookup), plus the width that fills the budget exactly when the whole vocabulary fits (small data),
+    which a coarse grid can step over."""
+    lowest = 1 / 8 if narrow else 1
+    options = [h for h in grid if explicit or lowest <= h / e <= 4]
     # params = 8h² + (8e + 16 + 2·labels)·h + V·e + labels, for V = max_vocab
     a, b, c = 8, 8 * e + 16 + 2 * labels, max_vocab * e + labels - budget
     if c < 0 and not explicit:
