@@ -227,12 +227,13 @@ def serve(artifact_dir: str, config: ServeConfig = ServeConfig(), threads: int |
     """Load the artifact and serve it until interrupted; with `config.workers` > 1, in that many processes."""
     import uvicorn
 
-    log_access()
     options = {"host": config.host, "port": config.port, "log_level": "info", "access_log": False}
+    predictor = Predictor(artifact_dir, threads=threads)  # a bad artifact is refused here, in one line
+    log_access()  # only once the artifact loads: a refused start installs nothing
     if config.workers <= 1:
-        uvicorn.run(create_app(Predictor(artifact_dir, threads=threads), config), **options)
+        uvicorn.run(create_app(predictor, config), **options)
         return
-    Predictor(artifact_dir, threads=threads)  # refuse a bad artifact here, in one line, not in every worker
+    del predictor  # each worker loads its own
     os.environ[ENVIRONMENT["artifact"]] = str(artifact_dir)
     os.environ[ENVIRONMENT["threads"]] = str(threads or "")
     os.environ[ENVIRONMENT["config"]] = json.dumps(dataclasses.asdict(config))
