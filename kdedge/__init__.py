@@ -1,6 +1,7 @@
 """kdedge: distil BERT-family teachers into small BiLSTM or Transformer students for edge serving."""
 
-from kdedge.api import bench, compress
+from kdedge import bench  # the stage package, callable: kdedge.bench(...) is bench.runner.bench
+from kdedge.api import compress
 from kdedge.errors import ConfigError, DataError, ExportValidationError, KdedgeError, TeacherError
 from kdedge.recipe import Recipe, load_recipe
 

@@ -1,4 +1,5 @@
-"""The Python API: `kdedge.compress(...)` and `kdedge.bench(...)`, the CLI's commands as functions.
+"""The Python API: `kdedge.compress(...)` and `kdedge.bench(...)`, the CLI's commands as functions
+(`kdedge.bench` is the bench stage package, callable as `kdedge.bench.runner.bench`).
 
     import kdedge
 
@@ -24,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from kdedge.errors import KdedgeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kdedge.bench.runner import BenchResult
     from kdedge.pipeline.result import CompressResult
     from kdedge.recipe import Recipe
 
@@ -146,22 +146,3 @@ def compress(
             reporter.log(final_values(result.manifest))
     return result
 
-
-def bench(
-    artifacts: Sequence[str | Path],
-    *,
-    against: str | None = None,
-    batch_sizes: Sequence[int] = (1, 8, 32, 128),
-    seq_lens: Sequence[int] = (32, 128),
-    threads: Sequence[int] | None = None,
-    provider: str = "cpu",
-    max_seconds: float = 10.0,
-    min_seconds: float = 1.0,
-    quiet: bool = True,
-) -> BenchResult:
-    """Batch latency and throughput of artifacts (and of a teacher, `against`) side by side in one run:
-    `kdedge bench` as a function. The result's `results` hold every measurement; `table()` gives Markdown."""
-    from kdedge.bench.runner import bench as run_bench
-
-    return run_bench(artifacts, against=against, batch_sizes=batch_sizes, seq_lens=seq_lens, threads=threads,
-                     provider=provider, max_seconds=max_seconds, min_seconds=min_seconds, quiet=quiet)

@@ -266,10 +266,6 @@ def bench_command(
         from kdedge.bench.runner import BenchConfig, run_benchmark
         from kdedge.progress import Reporter
 
-        for folder in artifacts:
-            if not (folder / "kdedge.json").is_file():
-                raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
-                                  hint="pass folders written by kdedge compress")
         config = BenchConfig(
             batch_sizes=_int_list(batch_sizes, "--batch-sizes"), seq_lens=_int_list(seq_lens, "--seq-lens"),
             threads=_int_list(threads, "--threads") if threads else (os.cpu_count() or 1,), provider=provider,
@@ -294,10 +290,6 @@ def _bench_end_to_end(artifacts, texts, text_column, batch_sizes, threads, min_s
     from kdedge.bench.machine import cpu_summary
     from kdedge.progress import Reporter
 
-    for folder in artifacts:
-        if not (folder / "kdedge.json").is_file():
-            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
-                              hint="pass folders written by kdedge compress")
     rows = run_end_to_end(artifacts, read_bench_texts(texts, text_column), _int_list(batch_sizes, "--batch-sizes"),
                           _int_list(threads, "--threads") if threads else (os.cpu_count() or 1,),
                           min(min_seconds, max_seconds), max_seconds, reporter=Reporter(quiet=quiet))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from kdedge.export.model_card import variants_markdown
+
 
 def _size(value: float | None) -> str:
     return "—" if value is None else f"{value / 1e6:.1f} MB"
@@ -109,12 +111,6 @@ def final_values(manifest: dict) -> dict:
     for name, value in (manifest.get("latency_ms_batch32") or {}).items():
         if isinstance(value, (int, float)) and name not in ("batch_size", "seq_len", "threads"):
             values[f"final/latency_ms/{name}"] = float(value)
-    rows = manifest.get("variants") or []
-    if rows:
-        lines = ["| variant | score | latency | shipped |", "|---|---:|---:|---|"]
-        for row in rows:
-            score = "—" if row["score"] is None else f"{row['score']:.4f}"
-            latency = "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms"
-            lines.append(f"| {row['variant']} | {score} | {latency} | {'yes' if row['chosen'] else ''} |")
-        values["final/variants"] = "\n".join(lines)
+    if manifest.get("variants"):
+        values["final/variants"] = "\n".join(variants_markdown(manifest))
     return values

@@ -56,9 +56,11 @@ def run_end_to_end(artifacts: list[Path], texts: list[str], batch_sizes: tuple[i
                    warmup: int = 2, reporter=None) -> list[EndToEndRow]:
     """Time `Predictor.predict` on consecutive batches of `texts` for every artifact, batch size and
     thread count: at least `min_calls` calls and `min_seconds`, at most `max_seconds` per cell."""
+    from kdedge.bench.runner import require_artifacts
     from kdedge.progress import Reporter
     from kdedge_runtime import Predictor
 
+    require_artifacts(artifacts)
     reporter = reporter or Reporter(quiet=True)
     rows = []
     cells = [(folder, t, b) for folder in artifacts for t in threads for b in batch_sizes]

@@ -114,10 +114,7 @@ def bench(
     from kdedge.progress import Reporter
 
     folders = [Path(folder) for folder in artifacts]
-    for folder in folders:
-        if not (folder / "kdedge.json").is_file():
-            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
-                              hint="pass folders written by kdedge compress")
+    require_artifacts(folders)
     for name, numbers in (("batch_sizes", batch_sizes), ("seq_lens", seq_lens), ("threads", threads or (1,))):
         if not numbers or any(not isinstance(n, int) or n < 1 for n in numbers):
             raise KdedgeError(f"{name} must be positive integers, not {list(numbers)!r}", hint=f"e.g. {name}=(1, 32)")
@@ -127,11 +124,22 @@ def bench(
     return run_benchmark(folders, against, config, reporter=Reporter(quiet=quiet))
 
 
+def require_artifacts(folders: list[Path]) -> None:
+    """Every folder holds a kdedge artifact, or a KdedgeError names the first that does not."""
+    from kdedge.errors import KdedgeError
+
+    for folder in folders:
+        if not (Path(folder) / "kdedge.json").is_file():
+            raise KdedgeError(f"{folder} is not a kdedge artifact (no kdedge.json)",
+                              hint="pass folders written by kdedge compress")
+
+
 def run_benchmark(
     artifacts: list[Path], against: str | None, config: BenchConfig, work_dir: Path | None = None, reporter=None
 ) -> BenchResult:
     from kdedge.progress import Reporter
 
+    require_artifacts(artifacts)
     reporter = reporter or Reporter(quiet=True)
     providers = _providers(config.provider)
     candidates = [candidate for folder in artifacts for candidate in _artifact_candidates(Path(folder), providers)]

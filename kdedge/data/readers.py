@@ -126,7 +126,7 @@ def read_splits(source: str, columns: list[str], encoding: str, cache_dir: Path 
     path = Path(source).expanduser()
     if source.startswith("builtin:") or path.is_file() or (not path.exists() and hub_reference(source) is None):
         return SourceSplits({"train": read_columns(source, columns, encoding, cache_dir)})
-    return read_source(source, columns, cache_dir)
+    return read_source(source, columns)
 
 
 def load_task_data(config: DataConfig, cache_dir: Path | None = None) -> TaskData:

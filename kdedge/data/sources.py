@@ -25,7 +25,6 @@ from kdedge.errors import DataError
 SPLIT_NAMES = {"train": ("train",), "dev": ("validation", "dev", "valid", "val"), "test": ("test",)}
 FILE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".json", ".parquet", ".conll", ".bio", ".txt", ".iob")
 HUB_ID = re.compile(r"^(?:hf:)?(?P<name>[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?)(?::(?P<config>[\w.-]+))?(?:@(?P<split>[\w.\[\]:%-]+))?$")
-NO_LABEL = -1  # a ClassLabel id meaning "no label" (GLUE's hidden test labels)
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,10 @@ def materialise(data: Any, folder: Path) -> str:
     return str(target)
 
 
-def read_source(source: str, columns: list[str], cache_dir: Path | None = None) -> SourceSplits:
-    """The named columns of a dataset folder or hub dataset, by split; DataError names what is missing."""
-    dataset = _load(source, cache_dir)
+def read_source(source: str, columns: list[str]) -> SourceSplits:
+    """The named columns of a dataset folder or hub dataset, by split; DataError names what is missing.
+    A hub dataset comes through the user's Hugging Face cache (not the run's): a copy there works offline."""
+    dataset = _load(source)
     from datasets import DatasetDict
 
     if isinstance(dataset, DatasetDict):
@@ -132,7 +132,7 @@ def _class_names(feature) -> tuple[str, ...] | None:
     return tuple(str(name) for name in names) if names else None
 
 
-def _load(source: str, cache_dir: Path | None):
+def _load(source: str):
     from datasets import load_dataset, load_from_disk
     from datasets.utils import logging as datasets_logging
 
@@ -154,7 +154,7 @@ def _load(source: str, cache_dir: Path | None):
                         hint="pass a .csv/.jsonl/.parquet file, a save_to_disk folder, or NAME[:CONFIG][@SPLIT]")
     name, config, split = reference
     try:
-        return load_dataset(name, config, split=split)  # the user's Hugging Face cache: a copy there works offline
+        return load_dataset(name, config, split=split)
     except (ConnectionError, OSError) as error:
         offline = "offline" in type(error).__name__.lower() or "reach" in str(error) or "offline" in str(error).lower()
         why = ("no network and no copy in the local cache" if offline else

@@ -123,10 +123,10 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
         metrics["student_onnx"] = metrics[f"student_onnx_{chosen.variant}"]
         disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
-        latency = _quick_latency(teacher, encoder, Predictor(staging, threads=os.cpu_count()), student_encoder, data,
-                                 reporter)
+        shipped = Predictor(staging, threads=os.cpu_count())
+        latency = _quick_latency(teacher, encoder, shipped, student_encoder, data, reporter)
         if recipe.student.latency:
-            latency["budget"] = _budget_check(Predictor(staging, threads=os.cpu_count()), recipe, prepared, reporter)
+            latency["budget"] = _budget_check(shipped, recipe, prepared, reporter)
         manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
                                   "metrics": metrics, "parity": parity, "latency_ms_batch32": latency,
                                   "disk_bytes": disk, "training": {"shape": shape_reason, "history": history,

@@ -219,8 +219,9 @@ def app_from_environment():
         raise RuntimeError(f"set {ENVIRONMENT['artifact']} to the artifact folder to serve")
     threads = int(os.environ[ENVIRONMENT["threads"]]) if os.environ.get(ENVIRONMENT["threads"]) else None
     config = ServeConfig(**json.loads(os.environ.get(ENVIRONMENT["config"]) or "{}"))
+    predictor = Predictor(artifact, threads=threads)
     log_access()
-    return create_app(Predictor(artifact, threads=threads), config)
+    return create_app(predictor, config)
 
 
 def serve(artifact_dir: str, config: ServeConfig = ServeConfig(), threads: int | None = None) -> None:
