@@ -76,6 +76,9 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
     plan = None
     if check_student:
+        if recipe.student.latency:  # the first time on a machine, the cost model's probes take up to a minute
+            reporter.note(f"estimating the latency of student shapes at {recipe.student.latency} on this CPU "
+                          "(probe shapes timed once per machine, then cached)")
         plan = plan_shape(teacher, encoder, data, recipe.student, shape_estimator(recipe.student))
         if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
             check_attention_layer(recipe.distill, plan.shape.num_layers, teacher.model.config.num_hidden_layers)
