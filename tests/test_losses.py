@@ -144,3 +144,34 @@ def test_attention_zero_when_distributions_match():
     probabilities = torch.softmax(torch.randn(2, 3, 4, 4), dim=-1)
     mask = torch.ones(2, 4, dtype=torch.long)
     assert AttentionLoss()(probabilities, probabilities, mask).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_logit_losses_weigh_rows_and_equal_weights_change_nothing():
+    from kdedge.distill.losses.weighting import weighted_mean
+
+    student = torch.tensor([[0.0, 0.0], [2.0, -1.0]])
+    teacher = torch.tensor([[0.0, math.log(3.0)], [1.0, 1.0]])
+    for loss in (SoftLogitsLoss(2.0), HardLabelsLoss()):
+        plain = loss(student, teacher)
+        assert loss(student, teacher, torch.tensor([3.0, 3.0])).item() == pytest.approx(plain.item(), rel=1e-6)
+        # all the weight on one row: that row's loss alone
+        assert loss(student, teacher, torch.tensor([1.0, 0.0])).item() == pytest.approx(
+            loss(student[:1], teacher[:1]).item(), rel=1e-6)
+    gold = torch.tensor([UNLABELLED, 1])
+    assert GoldLabelsLoss()(student, gold, torch.tensor([100.0, 1.0])).item() == pytest.approx(
+        GoldLabelsLoss()(student, gold).item(), rel=1e-6)  # an unlabelled row's weight counts for nothing
+    assert weighted_mean(torch.tensor([1.0, 4.0]), torch.tensor([1.0, 3.0])).item() == pytest.approx(3.25)
+
+
+def test_entity_weights_follow_the_teachers_doubt_and_the_gold_tags():
+    from kdedge.distill.losses.weighting import entity_weights
+
+    # label 0 is O: a sure O word weighs 1, a sure entity 1 + weight, an even split 1 + weight / 2
+    teacher = torch.tensor([[20.0, 0.0, 0.0], [0.0, 20.0, 0.0], [math.log(2.0), 0.0, 0.0]])
+    weights = entity_weights(teacher, None, outside=0, weight=4.0, unlabelled=UNLABELLED)
+    assert weights.tolist() == pytest.approx([1.0, 5.0, 3.0], abs=1e-6)
+    # a gold entity counts as sure whatever the teacher thinks; unlabelled and O gold rows keep the teacher's
+    gold = torch.tensor([2, UNLABELLED, 0])
+    weights = entity_weights(teacher, gold, outside=0, weight=4.0, unlabelled=UNLABELLED)
+    assert weights.tolist() == pytest.approx([5.0, 5.0, 3.0], abs=1e-6)
+    assert entity_weights(None, gold, 0, 2.0, UNLABELLED).tolist() == [3.0, 1.0, 1.0]

@@ -69,6 +69,9 @@ def test_builtin_ner_recipe_runs_on_tiny_models(tiny_teacher_dir, tiny_conll, ti
     result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
     assert result.manifest["recipe"]["name"] == "ner-bilstm"
     assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
+    # the representation stage matched the teacher word by word, not one pooled state per text
+    [field] = [path.name for path in (tmp_path / "run" / "teacher_cache" / "transfer").iterdir() if "hidden" in path.name]
+    assert field.startswith("word-hidden-")
 
 
 def test_words_without_tokens_do_not_shift_the_entities(ner_artifact):
@@ -100,3 +103,27 @@ def test_a_word_without_a_token_is_o_and_teaches_nothing():
     # training: the word's tag is not put on any token
     [row] = token_labels([[2, 10, 11, 3]], [[1, -1, 2]], [np.array([1, 2, 2])])
     assert row.tolist() == [-100, 1, 2, -100]
+
+
+def test_a_taggers_teacher_states_are_cached_word_by_word(tiny_teacher_dir):
+    import numpy as np
+    import torch
+
+    from kdedge.data.tasks import TOKEN
+    from kdedge.teacher.features import teacher_features
+    from kdedge.teacher.labelling import teacher_outputs
+    from kdedge.teacher.loading import load_teacher
+    from kdedge_runtime.encoding import TextEncoder
+
+    teacher = load_teacher(str(tiny_teacher_dir), ("O", "B-person", "I-person"), task=TOKEN)
+    encoder = TextEncoder(teacher.tokenizer, 16, teacher.pad_token_id)
+    texts = ["the movie was lovely", "superb"]
+    out = teacher_outputs(teacher.model, encoder, texts, ["logits", "word-hidden-1"], task=TOKEN)
+    states = out["word-hidden-1"]
+    assert states.dtype == np.float16 and states.shape == (2, 16, teacher.model.config.hidden_size)
+    ids, firsts = encoder.encode_words(texts)
+    input_ids, mask = (torch.from_numpy(a) for a in encoder.pad(ids))
+    full = teacher_features(teacher.model, input_ids, mask).hidden_states[1]
+    for row, first in enumerate(firsts):
+        assert np.allclose(states[row, : len(first)], full[row, first].numpy(), atol=2e-2)  # each word's first token
+        assert not states[row, len(first):].any()  # and nothing after the last word

@@ -63,6 +63,11 @@ class DistillConfig:
     the same for every task (`uniform`), or `annealed` from proportional to nearly uniform over the
     epochs (Stickland & Murray, 2019), so that a small task is not drowned by a large one.
 
+    `entity_weight` (token classification): each word counts 1 + entity_weight × (how likely it is an
+    entity) in the logit losses: the teacher's probability that it is not `O`, or 1 for a word whose gold
+    tag is an entity. With `O` on nearly every word, an unweighted loss is met by predicting `O` and the
+    student misses entities; 0 weighs every word the same.
+
     `mixed_precision`: `auto` trains in bf16 (or fp16) autocast on a GPU and in full precision on a
     CPU; `no`, `fp16` and `bf16` force a choice (bf16 also runs on CPUs that support it).
     """
@@ -81,6 +86,7 @@ class DistillConfig:
     hidden_layers: tuple[str, ...] = ("-1:-1",)
     attention_layer: str = "-1:-1"
     task_sampling: Literal["proportional", "uniform", "annealed"] = "proportional"
+    entity_weight: float = 0.0
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
 
     @property

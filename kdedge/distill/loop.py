@@ -22,6 +22,7 @@ from kdedge.data.metrics import entity_metrics
 from kdedge.data.tasks import SEQUENCE, TOKEN, gather_words, predicted_tags
 from kdedge.distill.config import DistillConfig, StageConfig, parse_layer_pair
 from kdedge.distill.losses import UNLABELLED, build_loss
+from kdedge.distill.losses.weighting import entity_weights
 from kdedge.distill.scale import Scale
 from kdedge.errors import ConfigError
 from kdedge.progress import Reporter
@@ -111,6 +112,7 @@ class StageObjective(nn.Module):
                                      for name, weight in dataclasses.asdict(stage.losses).items() if weight > 0})
         self.attention_pair = parse_layer_pair(config.attention_layer)
         self.teacher = teacher
+        self.entity_weight = config.entity_weight
 
     def forward(self, student: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 indices: list[int], data: DistillSet, firsts: list[list[int]] | None = None) -> torch.Tensor:
@@ -127,20 +129,37 @@ class StageObjective(nn.Module):
             if teacher_logits is not None:  # and only words the teacher saw too (its row is not all zero)
                 mask = mask & teacher_logits[:, : mask.shape[1]].ne(0).any(dim=-1)
             logits, select = logits[mask], (mask, mask.shape[1])
+        targets = gold = weights = None
         if teacher_logits is not None:
             targets = teacher_logits if select is None else teacher_logits[:, : select[1]][select[0]]
-            if w.soft_logits:
-                total = total + w.soft_logits * self.losses["soft_logits"](logits, targets)
-            if w.hard_labels:
-                total = total + w.hard_labels * self.losses["hard_labels"](logits, targets)
         if w.gold_labels:
             gold = torch.from_numpy(data.gold[indices]).to(device)
             if select is not None:
                 gold = gold[:, : select[1]][select[0]]
-            total = total + w.gold_labels * self.losses["gold_labels"](logits, gold)
+        if select is not None and self.entity_weight > 0 and "O" in data.labels and (targets is not None or
+                                                                                     gold is not None):
+            weights = entity_weights(targets, gold, data.labels.index("O"), self.entity_weight, UNLABELLED)
+        if targets is not None:
+            if w.soft_logits:
+                total = total + w.soft_logits * self.losses["soft_logits"](logits, targets, weights)
+            if w.hard_labels:
+                total = total + w.hard_labels * self.losses["hard_labels"](logits, targets, weights)
+        if gold is not None:
+            total = total + w.gold_labels * self.losses["gold_labels"](logits, gold, weights)
         if w.hidden_states:
-            student_states = [masked_mean(features.hidden_states[s], attention_mask) for s, _ in self.pairs]
-            teacher_states = [torch.from_numpy(np.asarray(data.hidden[t][indices])).to(device) for _, t in self.pairs]
+            teacher_states = [torch.from_numpy(np.asarray(data.hidden[t][indices])).to(device).float()
+                              for _, t in self.pairs]
+            if firsts is None:  # one pooled representation per text
+                student_states = [masked_mean(features.hidden_states[s], attention_mask) for s, _ in self.pairs]
+            else:  # NER: word by word, at each word's first sub-token, where the teacher has a state
+                words = [gather_words(features.hidden_states[s], [firsts[i] for i in indices]) for s, _ in self.pairs]
+                student_states, teacher_by_word = [], []
+                for (states, mask), teacher in zip(words, teacher_states, strict=True):
+                    teacher = teacher[:, : mask.shape[1]]
+                    mask = mask & teacher.ne(0).any(dim=-1)
+                    student_states.append(states[mask])
+                    teacher_by_word.append(teacher[mask])
+                teacher_states = teacher_by_word
             total = total + w.hidden_states * self.losses["hidden_states"](student_states, teacher_states)
         if w.attention:
             student_layer, teacher_layer = self.attention_pair

@@ -146,7 +146,8 @@ def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encode
     logits_key = run_key(teacher_key, data.fingerprint(), recipe.data.max_length)
     cache = TeacherCache(run_dir / "teacher_cache", logits_key)
     layers = _teacher_layers(recipe, teacher)
-    fields = ["logits", *(hidden_field(layer) for layer in layers)]
+    per_word = recipe.data.task == TOKEN  # a tagger matches the teacher word by word
+    fields = ["logits", *(hidden_field(layer, per_word) for layer in layers)]
     splits = {"dev": data.dev.texts, "test": data.test.texts, "transfer": data.transfer}
     if any(stage.losses.gold_labels > 0 for stage in recipe.distill.resolved_stages):
         splits["train"] = data.train.texts
@@ -163,7 +164,7 @@ def _label(recipe, run_dir, reporter, shard, teacher_only, data, teacher, encode
         cache.fill(split, texts, fields if split != "test" else ["logits"], compute, reporter)
     labelled = {split: cache.array(split, "logits") for split in splits}
     labelled = {split: array if split == "transfer" else array.numpy() for split, array in labelled.items()}
-    hidden = {split: {layer: cache.array(split, hidden_field(layer)) for layer in layers}
+    hidden = {split: {layer: cache.array(split, hidden_field(layer, per_word)) for layer in layers}
               for split in splits if split != "test"}
     return Prepared(data, teacher, encoder, labelled, logits_key, hidden, plan)
 

@@ -3,7 +3,8 @@
 Layout: `<folder>/<split>/meta.json` (the key of the teacher and data that produced it, the row count
 and chunk size) and `<folder>/<split>/<field>/chunk-00000.npy`, one file per field and chunk. Fields
 are `logits` and `hidden-<layer>` (the teacher's hidden states of that layer, averaged over each
-text's real tokens). A chunk is written atomically, so an interrupted run resumes at the first
+text's real tokens), or for token classification `word-hidden-<layer>` (that layer's state at each word's
+first sub-token, [texts, max_length, width], kept in float16). A chunk is written atomically, so an interrupted run resumes at the first
 missing chunk; `shard=(i, n)` computes only the chunks whose number is i modulo n, so that n
 processes (or machines sharing the folder) can label a large transfer set together. Reading maps
 chunks into memory lazily: training on millions of texts holds one batch of targets at a time.
@@ -26,8 +27,9 @@ from kdedge.progress import Reporter
 CHUNK_ROWS = 4096
 
 
-def hidden_field(layer: int) -> str:
-    return f"hidden-{layer}"
+def hidden_field(layer: int, per_word: bool = False) -> str:
+    """The cache field of a teacher layer's states: pooled per text, or one row per word (NER)."""
+    return f"word-hidden-{layer}" if per_word else f"hidden-{layer}"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -153,7 +155,8 @@ def _chunk_name(number: int) -> str:
 def _save_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npy")
-    np.save(partial, np.ascontiguousarray(array, dtype=np.float32))
+    dtype = np.float16 if array.dtype == np.float16 else np.float32  # word states are kept at half size
+    np.save(partial, np.ascontiguousarray(array, dtype=dtype))
     os.replace(partial, path)
 
 

@@ -57,12 +57,16 @@ def teacher_outputs(
     model: torch.nn.Module, encoder: TextEncoder, texts: Sequence[str], fields: Sequence[str], batch_size: int = 64,
     task: str = SEQUENCE,
 ) -> dict[str, np.ndarray]:
-    """The teacher cache's fields for `texts`: `logits` (shaped as `model_logits` returns them) and
-    `hidden-<layer>` (mean over real tokens)."""
+    """The teacher cache's fields for `texts`: `logits` (shaped as `model_logits` returns them),
+    `hidden-<layer>` (mean over real tokens) and `word-hidden-<layer>` (the state at each word's first
+    sub-token, [texts, max_length, width] in float16, zero after the text's last word)."""
     model.eval()
     texts = list(texts)
     id_lists, firsts = encoder.encode_words(texts) if task == TOKEN else (encoder.encode(texts), None)
-    layers = [int(name.removeprefix("hidden-")) for name in fields if name.startswith("hidden-")]
+    pooled = [int(name.removeprefix("hidden-")) for name in fields if name.startswith("hidden-")]
+    per_word = [int(name.removeprefix("word-hidden-")) for name in fields if name.startswith("word-hidden-")]
+    if per_word and firsts is None:
+        raise ValueError("per-word hidden states need token classification's word positions")
     result: dict[str, np.ndarray] = {}
     device = next(model.parameters()).device
     for indices, input_ids, attention_mask in inference_batches(encoder, id_lists, batch_size):
@@ -73,10 +77,16 @@ def teacher_outputs(
             logits = torch.zeros(len(indices), encoder.max_length, logits.shape[-1])
             logits[:, : words.shape[1]] = words
         values = {"logits": logits}
-        for layer in layers:
+        for layer in pooled:
             values[hidden_field(layer)] = masked_mean(features.hidden_states[layer].float().cpu(), attention_mask)
+        for layer in per_word:
+            words = gather_words(features.hidden_states[layer].float().cpu(), [firsts[i] for i in indices])[0]
+            states = torch.zeros(len(indices), encoder.max_length, words.shape[-1], dtype=torch.float16)
+            states[:, : words.shape[1]] = words.half()
+            values[hidden_field(layer, per_word=True)] = states
         for name in fields:
             if name not in result:
-                result[name] = np.zeros((len(texts), *values[name].shape[1:]), dtype=np.float32)
+                dtype = np.float16 if values[name].dtype == torch.float16 else np.float32
+                result[name] = np.zeros((len(texts), *values[name].shape[1:]), dtype=dtype)
             result[name][indices] = values[name].numpy()
     return result

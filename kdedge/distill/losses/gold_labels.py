@@ -6,13 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kdedge.distill.losses.weighting import weighted_mean
+
 UNLABELLED = -100  # the label of a transfer-set row: ignored by this loss
 
 
 class GoldLabelsLoss(nn.Module):
     """Mean cross-entropy over the labelled rows of the batch; zero when the batch has none."""
 
-    def forward(self, student_logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
-        if not bool((gold != UNLABELLED).any()):
+    def forward(self, student_logits: torch.Tensor, gold: torch.Tensor,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        labelled = gold != UNLABELLED
+        if not bool(labelled.any()):
             return student_logits.sum() * 0.0  # keeps the graph, adds nothing
-        return F.cross_entropy(student_logits, gold, ignore_index=UNLABELLED)
+        per_row = F.cross_entropy(student_logits[labelled], gold[labelled], reduction="none")
+        return weighted_mean(per_row, None if weights is None else weights[labelled])
