@@ -1,0 +1,208 @@
+"""The compression-quality frontier: both student kinds at several compression targets, over seeds.
+
+    python benchmarks/frontier.py --task sentiment [--kinds bilstm transformer] [--targets 10 30 50 100]
+                                  [--seeds 0 1 2]
+    python benchmarks/frontier.py --task ner
+
+For each kind, target and seed, `kdedge compress` distils a student from the task's recipe
+(`sentiment-bilstm` or `sentiment-transformer`; `ner-bilstm`, with `student.kind=transformer` for the
+Transformer tagger) with `--set student.target=<N>x` and that seed as `student.seed` and
+`distill.seed`. All of a task's runs share one run directory, so the teacher is fine-tuned and the
+transfer set labelled once (`teacher.seed` and `data.seed` stay 0: the seeds measure the student's
+spread, on one split). A target no student of that kind can reach is reported, not fatal. One
+`kdedge bench` run then times every seed-0 student and the teacher at batch 32 x 128 tokens.
+
+Writes `benchmarks/results/frontier_<task>.{json,md,png}`: one table (quality kept, mean ± sd over seeds,
+against compression and against measured latency) and one plot with both views, and says up to which
+target each kind keeps 97% of the teacher's quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from kdedge.bench.machine import fingerprint
+
+RECIPES = {("sentiment", "bilstm"): ("sentiment-bilstm", []),
+           ("sentiment", "transformer"): ("sentiment-transformer", []),
+           ("ner", "bilstm"): ("ner-bilstm", []),
+           ("ner", "transformer"): ("ner-bilstm", ["student.kind=transformer", "student.init=auto"])}
+KEEP = 0.97
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("sentiment", "ner"), default="sentiment")
+    parser.add_argument("--kinds", nargs="+", choices=("bilstm", "transformer"), default=["bilstm", "transformer"])
+    parser.add_argument("--targets", type=float, nargs="+", default=[10, 30, 50, 100])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="a run folder to share (an earlier run of the task's recipe: its teacher is reused)")
+    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    name = f"frontier_{args.task}"
+    work = args.output_dir / name
+    run_dir = args.run_dir or work / "run"
+    started = time.perf_counter()
+    rows = []
+    for kind in args.kinds:
+        recipe, extra = RECIPES[(args.task, kind)]
+        for target in args.targets:
+            for seed in args.seeds:
+                artifact = work / f"{kind}-{target:g}x-seed{seed}"
+                sets = [*extra, f"student.target={target:g}x", f"student.seed={seed}", f"distill.seed={seed}"]
+                command = ["kdedge", "compress", "--recipe", recipe, *(p for s in sets for p in ("--set", s)),
+                           "--output", str(artifact), "--run-dir", str(run_dir)]
+                print("$", " ".join(command), flush=True)
+                done = subprocess.run(command, capture_output=True, text=True)
+                print(done.stdout[-2000:], done.stderr[-2000:], flush=True)
+                row = {"kind": kind, "target": target, "seed": seed, "recipe": recipe, "artifact": str(artifact)}
+                if done.returncode != 0:
+                    row["error"] = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+                    rows.append(row)
+                    break  # the other seeds of an unreachable target fail the same way
+                manifest = json.loads((artifact / "kdedge.json").read_text())
+                metrics = manifest["metrics"]
+                metric = "entity_f1" if "entity_f1" in metrics["teacher"] else "accuracy"
+                row.update(metric=metric, teacher=metrics["teacher"][metric], student=metrics["student_onnx"][metric],
+                           params=manifest["student"]["params"], compression=manifest["compression"],
+                           variant=manifest["variant"])
+                rows.append(row)
+    latency = bench([row for row in rows if "error" not in row and row["seed"] == args.seeds[0]],
+                    run_dir / "teacher", work / "bench.json")
+    summary = {"command": " ".join(["python benchmarks/frontier.py --task", args.task, "--kinds", *args.kinds,
+                                    "--targets", *(f"{t:g}" for t in args.targets), "--seeds", *map(str, args.seeds)]),
+               "minutes": (time.perf_counter() - started) / 60, "machine": fingerprint(), "rows": rows,
+               "latency": latency}
+    (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
+    text = markdown(summary)
+    (args.output_dir / f"{name}.md").write_text(text)
+    plot(summary, args.output_dir / f"{name}.png")
+    print(text)
+
+
+def bench(rows: list[dict], teacher: Path, output: Path) -> dict:
+    """Median batch-32 x 128-token latency per artifact and the teacher's (PyTorch fp32), from one run."""
+    if not rows:
+        return {}
+    command = ["kdedge", "bench", *(row["artifact"] for row in rows), "--batch-sizes", "32", "--seq-lens", "128",
+               "--json", str(output), "--quiet"]
+    if teacher.is_dir():
+        command += ["--against", str(teacher)]
+    print("$", " ".join(command), flush=True)
+    if subprocess.run(command).returncode != 0:  # the quality table still stands without the timings
+        print("kdedge bench failed: the table has no latency column", flush=True)
+        return {}
+    result = json.loads(output.read_text())
+    latency = {}
+    for row in rows:
+        folder = Path(row["artifact"]).name
+        timed = [r for r in result["results"] if r["model"].startswith(f"{folder} (")]
+        if timed:
+            best = min(timed, key=lambda r: r["p50_ms"] if r["variant"] == row["variant"] else float("inf"))
+            latency[row["artifact"]] = {"p50_ms": best["p50_ms"],
+                                        "speedup_vs_teacher_torch_fp32": best["speedup_vs_teacher_torch_fp32"]}
+    teacher_rows = [r for r in result["results"] if r["model"].startswith("teacher") and "torch" in r["variant"]]
+    if teacher_rows:
+        latency["teacher"] = {"p50_ms": teacher_rows[0]["p50_ms"]}
+    return latency
+
+
+def grouped(summary: dict) -> list[dict]:
+    """One entry per kind and target: the mean and spread over seeds (or the reason it was unreachable)."""
+    groups = {}
+    for row in summary["rows"]:
+        groups.setdefault((row["kind"], row["target"]), []).append(row)
+    out = []
+    for (kind, target), rows in groups.items():
+        ok = [row for row in rows if "error" not in row]
+        if not ok:
+            out.append({"kind": kind, "target": target, "error": " ".join(rows[0]["error"])})
+            continue
+        kept = [row["student"] / row["teacher"] for row in ok]
+        first = next(row for row in ok)
+        timing = summary["latency"].get(first["artifact"], {})
+        out.append({"kind": kind, "target": target, "seeds": len(ok), "params": first["params"],
+                    "compression": first["compression"], "teacher": ok[0]["teacher"], "metric": first["metric"],
+                    "student_mean": statistics.fmean(row["student"] for row in ok),
+                    "student_sd": statistics.stdev([row["student"] for row in ok]) if len(ok) > 1 else 0.0,
+                    "kept_mean": statistics.fmean(kept), "kept_sd": statistics.stdev(kept) if len(kept) > 1 else 0.0,
+                    "variant": first["variant"], "p50_ms": timing.get("p50_ms"),
+                    "speedup": timing.get("speedup_vs_teacher_torch_fp32")})
+    return out
+
+
+def markdown(summary: dict) -> str:
+    groups = grouped(summary)
+    machine = summary["machine"]
+    metric = next((g["metric"] for g in groups if "metric" in g), "score").replace("_", " ")
+    lines = [f"command: `{summary['command']}` ({summary['minutes']:.0f} min)",
+             f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
+             f"onnxruntime {machine['onnxruntime']}", "",
+             f"| student | target | parameters | test {metric} (mean ± sd) | kept | seeds | batch 32 x 128 | "
+             "vs teacher (PyTorch fp32) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for g in groups:
+        if "error" in g:
+            lines.append(f"| {g['kind']} | {g['target']:g}x | — | unreachable: {g['error']} | | | | |")
+            continue
+        latency = f"{g['p50_ms']:.2f} ms" if g["p50_ms"] else "—"
+        speedup = f"{g['speedup']:.0f}x" if g["speedup"] else "—"
+        lines.append(f"| {g['kind']} ({g['variant']}) | {g['target']:g}x | {g['params']:,} | {g['student_mean']:.4f} ± "
+                     f"{g['student_sd']:.4f} | {g['kept_mean']:.1%} ± {g['kept_sd']:.1%} | {g['seeds']} | {latency} | "
+                     f"{speedup} |")
+    teacher = next((g["teacher"] for g in groups if "teacher" in g), None)
+    if teacher is not None:
+        timing = summary["latency"].get("teacher", {}).get("p50_ms")
+        lines.append(f"| teacher | 1x | | {teacher:.4f} | 100% | | {f'{timing:.1f} ms' if timing else '—'} | 1x |")
+    lines += ["", *keeps_line(groups)]
+    return "\n".join(lines) + "\n"
+
+
+def keeps_line(groups: list[dict]) -> list[str]:
+    """Per kind: the highest target whose mean keeps 97% of the teacher's quality."""
+    lines = []
+    for kind in dict.fromkeys(g["kind"] for g in groups):
+        reached = [g["target"] for g in groups if g["kind"] == kind and "error" not in g and g["kept_mean"] >= KEEP]
+        lines.append(f"- {kind}: keeps {KEEP:.0%} of the teacher's quality "
+                     + (f"up to {max(reached):g}x (mean over seeds)." if reached else "at none of the targets measured."))
+    return lines
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in grouped(summary) if "error" not in g]
+    figure, (by_size, by_speed) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for kind in dict.fromkeys(g["kind"] for g in groups):
+        mine = sorted((g for g in groups if g["kind"] == kind), key=lambda g: g["compression"])
+        by_size.errorbar([g["compression"] for g in mine], [100 * g["kept_mean"] for g in mine],
+                         yerr=[100 * g["kept_sd"] for g in mine], marker="o", capsize=3, label=kind)
+        timed = [g for g in mine if g["p50_ms"]]
+        by_speed.errorbar([g["p50_ms"] for g in timed], [100 * g["kept_mean"] for g in timed],
+                          yerr=[100 * g["kept_sd"] for g in timed], marker="o", capsize=3, label=kind)
+        for g in timed:
+            by_speed.annotate(f"{g['target']:g}x", (g["p50_ms"], 100 * g["kept_mean"]), fontsize=8,
+                              textcoords="offset points", xytext=(4, 4))
+    for axis, label in ((by_size, "compression (teacher parameters / student parameters)"),
+                        (by_speed, "median latency, batch 32 x 128 tokens (ms, this CPU)")):
+        axis.axhline(100 * KEEP, color="grey", linestyle="--", linewidth=0.8)
+        axis.set_xscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylabel("teacher's quality kept (%)")
+        axis.legend()
+    figure.suptitle(summary["command"], fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

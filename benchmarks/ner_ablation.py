@@ -1,0 +1,97 @@
+"""The NER recipe's ablation: what each of its distillation choices adds, on one fine-tuned teacher.
+
+    python benchmarks/ner_ablation.py [--seeds 0 1] [--run-dir benchmarks/results/seeds_ner-bilstm/seed0/run]
+
+Every row is `kdedge compress --recipe ner-bilstm` with some of the recipe's choices taken back (`--set`),
+sharing one run directory, so the teacher is fine-tuned and the transfer set labelled once and only the
+student changes. Rows: the recipe before issue 18 (no entity weighting, 5 + 3 epochs in the logit and
+label stages), entity weighting alone, the recipe (entity weighting and 8 + 4 epochs), the recipe
+with half the entity weight, and the recipe without its representation stage (the word-by-word
+hidden-state matching). `--seeds` repeats every row with other distillation seeds (`distill.seed`,
+`student.seed`; the split and the teacher stay those of `data.seed` 0 and `teacher.seed` 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from kdedge.bench.machine import fingerprint
+
+LOGITS = "{name: logits, losses: {soft_logits: 1.0}, epochs: %d}"
+LABELS = "{name: labels, losses: {hard_labels: 1.0, gold_labels: 1.0}, epochs: %d, unfreeze: gradual}"
+REPRESENTATION = "{name: representation, losses: {hidden_states: 1.0}, epochs: 2}"
+
+VARIANTS = {
+    "before: no entity weight, 5 + 3 epochs": [
+        "distill.entity_weight=0", f"distill.stages=[{REPRESENTATION}, {LOGITS % 5}, {LABELS % 3}]"],
+    "entity weight 8, 5 + 3 epochs": [f"distill.stages=[{REPRESENTATION}, {LOGITS % 5}, {LABELS % 3}]"],
+    "the recipe: entity weight 8, 8 + 4 epochs": [],
+    "the recipe with entity weight 4": ["distill.entity_weight=4"],
+    "the recipe without the representation stage": [f"distill.stages=[{LOGITS % 8}, {LABELS % 4}]"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="distillation seeds per row")
+    parser.add_argument("--run-dir", type=Path, default=None, help="a run folder to share (its teacher is reused)")
+    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    work = args.output_dir / "ner_ablation"
+    run_dir = args.run_dir or work / "run"
+    started = time.perf_counter()
+    rows = []
+    for name, overrides in VARIANTS.items():
+        for seed in args.seeds:
+            artifact = work / f"{len(rows)}" / "artifact"
+            sets = [*overrides, f"distill.seed={seed}", f"student.seed={seed}"]
+            command = ["kdedge", "compress", "--recipe", "ner-bilstm", *(p for s in sets for p in ("--set", s)),
+                       "--output", str(artifact), "--run-dir", str(run_dir)]
+            print("$", " ".join(command), flush=True)
+            subprocess.run(command, check=True)
+            manifest = json.loads((artifact / "kdedge.json").read_text())
+            metrics = manifest["metrics"]
+            dev = max(stage["best_dev_score"] for stage in manifest["training"]["history"])
+            rows.append({"variant": name, "seed": seed, "overrides": overrides, "dev_entity_f1": dev,
+                         "teacher": metrics["teacher"], "student": metrics["student_onnx"],
+                         "shipped": manifest["variant"]})
+    summary = {"command": "python benchmarks/ner_ablation.py --seeds " + " ".join(map(str, args.seeds)),
+               "minutes": (time.perf_counter() - started) / 60, "machine": fingerprint(), "rows": rows}
+    (args.output_dir / "ner_ablation.json").write_text(json.dumps(summary, indent=2))
+    text = markdown(summary)
+    (args.output_dir / "ner_ablation.md").write_text(text)
+    print(text)
+
+
+def markdown(summary: dict) -> str:
+    machine = summary["machine"]
+    lines = [f"command: `{summary['command']}` ({summary['minutes']:.0f} min)",
+             f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
+             f"onnxruntime {machine['onnxruntime']}", "",
+             "| 30x BiLSTM tagger | dev entity F1 (best stage) | test entity F1 (shipped) | precision | recall | kept |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name in dict.fromkeys(row["variant"] for row in summary["rows"]):
+        rows = [row for row in summary["rows"] if row["variant"] == name]
+        teacher = rows[0]["teacher"]["entity_f1"]
+
+        def mean(values):
+            return statistics.fmean(values)
+
+        f1 = [row["student"]["entity_f1"] for row in rows]
+        spread = f" ± {statistics.stdev(f1):.4f}" if len(f1) > 1 else ""
+        lines.append(f"| {name} | {mean([row['dev_entity_f1'] for row in rows]):.4f} | {mean(f1):.4f}{spread} | "
+                     f"{mean([row['student']['entity_precision'] for row in rows]):.4f} | "
+                     f"{mean([row['student']['entity_recall'] for row in rows]):.4f} | {mean(f1) / teacher:.1%} |")
+    teacher = summary["rows"][0]["teacher"]
+    lines.append(f"| teacher (MiniLM-L6) | | {teacher['entity_f1']:.4f} | {teacher['entity_precision']:.4f} | "
+                 f"{teacher['entity_recall']:.4f} | 100% |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
