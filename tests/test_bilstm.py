@@ -42,3 +42,33 @@ def test_backward_direction_reads_the_text_right_to_left():
     expected, _ = student.backward_lstm(student.embeddings(student.token_map[ids.flip(1)]))
     torch.testing.assert_close(states[..., hidden:], expected.flip(1))
     assert not torch.allclose(states, reversed_states)
+
+
+def test_casing_is_read_from_the_ids_and_starts_neutral():
+    student = make_student(casing_stride=100)
+    assert count_params(student) == student.config.params
+    ids = torch.randint(1, 100, (1, 6))
+    title = ids + 2 * 100  # the same tokens, every word Title-cased
+    mask = torch.ones_like(ids)
+    torch.testing.assert_close(student(title, mask), student(ids, mask))  # a zero casing table: no change yet
+    with torch.no_grad():
+        student.casing.weight.normal_()
+    assert not torch.allclose(student(title, mask), student(ids, mask))
+    assert student.casing in student.layer_groups()[-1]  # unfrozen with the embeddings
+
+
+def test_casing_exports_to_onnx(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    from kdedge.export.onnx import export_onnx
+
+    student = make_student(casing_stride=100)
+    with torch.no_grad():
+        student.casing.weight.normal_()
+    ids = torch.randint(1, 100, (2, 7)) + torch.randint(0, 7, (2, 7)) * 100
+    mask = torch.ones_like(ids)
+    export_onnx(student, tmp_path / "model.onnx", 17, (ids, mask))
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    [out] = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    np.testing.assert_allclose(out, student(ids, mask).detach().numpy(), atol=1e-5)

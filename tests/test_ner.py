@@ -127,3 +127,19 @@ def test_a_taggers_teacher_states_are_cached_word_by_word(tiny_teacher_dir):
     for row, first in enumerate(firsts):
         assert np.allclose(states[row, : len(first)], full[row, first].numpy(), atol=2e-2)  # each word's first token
         assert not states[row, len(first):].any()  # and nothing after the last word
+
+
+def test_a_tagger_with_casing_serves_the_ids_it_was_trained_on(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path):
+    import numpy as np
+
+    recipe = tiny_ner_recipe(tiny_teacher_dir, tiny_conll, tiny_csv, student={"casing": True})
+    result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
+    stride = result.manifest["casing_stride"]
+    assert stride == result.manifest["student"]["config"]["casing_stride"] > 0
+    assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
+    predictor = Predictor(tmp_path / "artifact")
+    assert predictor.encoder.casing_stride == stride
+    ids = predictor.encoder.encode_words(["The Movie was REALLY lovely"])[0][0]
+    assert sorted({i // stride for i in ids}) == [0, 1, 2, 3]  # specials, lower, Title, UPPER
+    lower, title = predictor.logits(["the movie was lovely", "The Movie Was Lovely"])
+    assert not np.allclose(lower, title)  # the casing reaches the model

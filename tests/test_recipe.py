@@ -94,3 +94,11 @@ def test_per_channel_int8_is_on_for_transformers_unless_the_recipe_says():
     assert not bilstm.export.resolved_per_channel(bilstm.student.kind)
     assert not transformer.with_overrides(["export.per_channel=false"]).export.resolved_per_channel("transformer")
     assert bilstm.with_overrides(["export.per_channel=true"]).export.resolved_per_channel("bilstm")
+
+
+def test_tagger_options_are_checked():
+    with pytest.raises(ConfigError, match="entity_weight"):
+        load_recipe().with_overrides(["distill.entity_weight=-1"])
+    with pytest.raises(ConfigError, match="student.casing"):
+        load_recipe().with_overrides(["student.kind=transformer", "student.casing=true"])
+    assert load_recipe("ner-bilstm").with_overrides(["student.casing=true"]).student.casing

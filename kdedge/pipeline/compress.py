@@ -91,7 +91,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     )
     if not scale.is_main:
         return None
-    student_encoder = TextEncoder(student_tokenizer, recipe.data.max_length, student_pad)
+    student_encoder = TextEncoder(student_tokenizer, recipe.data.max_length, student_pad, casing_stride(student))
     student_logits = model_logits(student, student_encoder, data.test.texts, batch_size=256, task=task)
     student_metrics = split_metrics(task, data.labels, data.test, student_logits)
     reporter.note(f"student test {describe_metrics(student_metrics)}")
@@ -179,7 +179,7 @@ def _prepare_student(
     scale = scale or Scale.create(recipe.distill.mixed_precision)
     if done < len(stages) - 1:
         reporter.note(f"training on {scale.describe()}")
-        student_encoder = TextEncoder(tokenizer, prepared.encoder.max_length, pad_token_id)
+        student_encoder = TextEncoder(tokenizer, prepared.encoder.max_length, pad_token_id, casing_stride(student))
         depth = teacher.model.config.num_hidden_layers
         student_depth = len(student.layer_groups()) - 2
         train, dev = distill_sets(prepared, recipe)
@@ -257,6 +257,11 @@ def _budget_check(student: Predictor, recipe: Recipe, prepared: Prepared, report
             "met": met}
 
 
+def casing_stride(student) -> int:
+    """The stride at which a student's ids carry word casing (`student.casing`), 0 without."""
+    return getattr(student.config, "casing_stride", 0) or 0
+
+
 def describe_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {value:.4f}" for name, value in metrics.items())
 
@@ -275,6 +280,7 @@ def _manifest_base(recipe: Recipe, data: TaskData, teacher: Teacher, student, en
         "labels": list(data.labels),
         "max_length": encoder.max_length,
         "pad_token_id": encoder.pad_token_id,
+        **({"casing_stride": encoder.casing_stride} if encoder.casing_stride else {}),
         "inputs": ["input_ids", "attention_mask"],
         "outputs": ["logits"],
         "teacher": {"name": teacher.name, "source": teacher.source, "params": teacher.params},

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from kdedge.teacher.features import Features
+from kdedge_runtime.encoding import CASING_CLASSES
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class BiLSTMConfig:
     teacher_vocab_size: int
     dropout: float = 0.2
     task: str = "sequence-classification"  # or token-classification: one prediction per token, no pooling
+    casing_stride: int = 0  # > 0: ids carry their word's casing class (kdedge_runtime.encoding), embedded too
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,7 +34,8 @@ class BiLSTMConfig:
     def params(self) -> int:
         e, h, labels = self.embedding_dim, self.hidden_size, self.num_labels
         lstm_per_direction = 4 * h * (e + h) + 8 * h  # two bias vectors, as torch.nn.LSTM has
-        return self.vocab_size * e + 2 * lstm_per_direction + 2 * h * labels + labels
+        casing = CASING_CLASSES * e if self.casing_stride else 0
+        return self.vocab_size * e + casing + 2 * lstm_per_direction + 2 * h * labels + labels
 
 
 class BiLSTMClassifier(nn.Module):
@@ -44,6 +47,11 @@ class BiLSTMClassifier(nn.Module):
         # teacher id → student row; a buffer, saved and exported, but not a trained parameter
         self.register_buffer("token_map", token_map.long().clone())
         self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim)
+        # each word's casing (which an uncased teacher cannot see), added to its tokens' embeddings; zero at
+        # first, so a PCA start from the teacher's embeddings is unchanged
+        self.casing = nn.Embedding(CASING_CLASSES, config.embedding_dim) if config.casing_stride else None
+        if self.casing is not None:
+            nn.init.zeros_(self.casing.weight)
         self.forward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
         self.backward_lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
@@ -60,7 +68,12 @@ class BiLSTMClassifier(nn.Module):
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The embeddings and the BiLSTM's [batch, seq, 2 * hidden] states (the encoder without the head)."""
-        embedded = self.dropout(self.embeddings(self.token_map[input_ids]))
+        if self.casing is not None:  # id = token + casing class × stride
+            casing = torch.div(input_ids, self.config.casing_stride, rounding_mode="floor")
+            tokens = input_ids - casing * self.config.casing_stride
+            embedded = self.dropout(self.embeddings(self.token_map[tokens]) + self.casing(casing))
+        else:
+            embedded = self.dropout(self.embeddings(self.token_map[input_ids]))
         forward_states, _ = self.forward_lstm(embedded)
         reverse = _reverse_within_length(attention_mask).unsqueeze(-1)
         reversed_input = torch.gather(embedded, 1, reverse.expand(-1, -1, embedded.shape[-1]))
@@ -73,7 +86,8 @@ class BiLSTMClassifier(nn.Module):
 
     def layer_groups(self) -> list[list[nn.Module]]:
         """From the top down, for gradual unfreezing: the classifier, the BiLSTM, the embeddings."""
-        return [[self.classifier], [self.forward_lstm, self.backward_lstm], [self.embeddings]]
+        return [[self.classifier], [self.forward_lstm, self.backward_lstm],
+                [self.embeddings, *([self.casing] if self.casing is not None else [])]]
 
 
 def max_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

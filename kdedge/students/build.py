@@ -108,8 +108,10 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
 def _bilstm(teacher, plan, num_labels, spec, task) -> BuiltStudent:
     shape, unk_id = plan.shape, teacher.hf_tokenizer.unk_token_id
     trim = trim_vocabulary(plan.counts, shape.vocab_size, teacher.pad_token_id, unk_id)
+    # every id the tokenizer gives (and the model reads) is below the stride
+    stride = max(teacher.tokenizer.get_vocab_size(with_added_tokens=True), plan.teacher_vocab) if spec.casing else 0
     config = BiLSTMConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, plan.teacher_vocab,
-                          spec.dropout, task)
+                          spec.dropout, task, casing_stride=stride)
     student = BiLSTMClassifier(config, torch.from_numpy(trim.token_map))
     if spec.resolved_init == "pca":
         weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()

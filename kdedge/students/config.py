@@ -30,6 +30,11 @@ class StudentConfig:
     the longer of `data.max_length` and 128, at most the teacher's. The artifact's `max_length` (where the
     runtime truncates) stays the data's.
 
+    `casing` (BiLSTM): the student also sees each word's casing (lower, Title, UPPER, mixed, digits,
+    no letters), which an uncased teacher's tokenizer throws away: a small table of 7 casing vectors is
+    added to the token embeddings, and the runtime folds the casing into the ids it feeds the model.
+    Names and places keep their capitals in most text, so taggers gain most from it.
+
     `reconstruct` (extracted Transformers): after extraction, re-fit every kept layer in closed form so
     that it reproduces the teacher's activations on the kept units (layer-wise least squares over
     `importance_samples` transfer texts, kdedge.students.reconstruct). `importance_samples` texts also score
@@ -52,6 +57,7 @@ class StudentConfig:
     seed: int = 0
     latency: str | None = None
     max_positions: int | None = None
+    casing: bool = False
 
     def positions(self, max_length: int, teacher_positions: int | None) -> int:
         """Position rows a Transformer student keeps: `max_positions`, or by default the longer of the

@@ -1,4 +1,10 @@
-"""Text to padded id arrays, exactly as the student saw them during training."""
+"""Text to padded id arrays, exactly as the student saw them during training.
+
+With casing (`casing_stride` > 0, a student trained with `student.casing`), each id also carries the
+casing of the word its token belongs to, which an uncased tokenizer throws away: the id becomes
+`token id + casing class × casing_stride` (classes in `casing_class`), and the model splits the two
+again. Padding and special tokens have class 0.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +13,68 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+CASING_CLASSES = 7  # none (special tokens, padding), lower, Title, UPPER, Mixed, with digits, no letters
+
+
+def casing_class(word: str) -> int:
+    """The casing class of a word: 1 lower (and letters without case), 2 Title (or one capital),
+    3 UPPER, 4 MiXed, 5 with a digit, 6 no letters or digits (punctuation, emoji)."""
+    if any(character.isdigit() for character in word):
+        return 5
+    cased = [character for character in word if character.isupper() or character.islower()]
+    if not cased:
+        return 1 if any(character.isalpha() for character in word) else 6
+    if all(character.islower() for character in cased):
+        return 1
+    if cased[0].isupper() and all(character.islower() for character in cased[1:]):
+        return 2
+    return 3 if all(character.isupper() for character in cased) else 4
+
 
 class TextEncoder:
     """Tokenize with truncation to `max_length` and pad batches on the right.
 
     kdedge trains and evaluates through this same class, so the runtime feeds a model the ids it was
-    trained on.
+    trained on. `casing_stride` > 0 folds each word's casing class into its tokens' ids (see above).
     """
 
-    def __init__(self, tokenizer: Tokenizer, max_length: int, pad_token_id: int):
+    def __init__(self, tokenizer: Tokenizer, max_length: int, pad_token_id: int, casing_stride: int = 0):
         # A private copy: truncation and padding settings are per-object and must not leak to callers.
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length)
         self.max_length = max_length
         self.pad_token_id = pad_token_id
+        self.casing_stride = casing_stride
 
     @classmethod
-    def from_file(cls, path: str | Path, max_length: int, pad_token_id: int) -> "TextEncoder":
-        return cls(Tokenizer.from_file(str(path)), max_length, pad_token_id)
+    def from_file(cls, path: str | Path, max_length: int, pad_token_id: int, casing_stride: int = 0) -> "TextEncoder":
+        return cls(Tokenizer.from_file(str(path)), max_length, pad_token_id, casing_stride)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """Token ids per text (special tokens included, not padded). Without character offsets, which
-        nothing here reads: `encode_batch_fast` gives the same ids in a fraction of the time."""
+        """Token ids per text (special tokens included, not padded). Without casing, no character
+        offsets are needed: `encode_batch_fast` gives the same ids in a fraction of the time."""
+        texts = list(texts)
+        if self.casing_stride:
+            return [self._with_casing(encoding, text) for encoding, text in
+                    zip(self._tokenizer.encode_batch(texts), texts, strict=True)]
         encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
-        return [encoding.ids for encoding in encode(list(texts))]
+        return [encoding.ids for encoding in encode(texts)]
+
+    def _with_casing(self, encoding, text: str, words: list[str] | None = None) -> list[int]:
+        """The encoding's ids with each token's word casing folded in; `words` for pre-split input, else
+        a word's surface is the text from its first token's start to its last token's end."""
+        if words is None:
+            spans: dict[int, list[int]] = {}
+            for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
+                if word is not None:
+                    span = spans.setdefault(word, [start, end])
+                    span[0], span[1] = min(span[0], start), max(span[1], end)
+            classes = {word: casing_class(text[start:end]) for word, (start, end) in spans.items()}
+        else:
+            classes = {word: casing_class(words[word]) for word in set(encoding.word_ids) if word is not None}
+        return [token + (classes[word] * self.casing_stride if word is not None else 0)
+                for token, word in zip(encoding.ids, encoding.word_ids, strict=True)]
 
     def encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
         """For token classification: ids per text, and for each of its words the position of the word's
@@ -51,7 +94,7 @@ class TextEncoder:
             for position, word in enumerate(encoding.word_ids):
                 if word is not None and word < len(first) and first[word] < 0:
                     first[word] = position
-            id_lists.append(encoding.ids)
+            id_lists.append(self._with_casing(encoding, "", text_words) if self.casing_stride else encoding.ids)
             firsts.append(first)
         return id_lists, firsts
 

@@ -40,6 +40,7 @@ class Manifest:
     tokenizer_file: str
     raw: dict
     tasks: tuple[TaskOutput, ...] = ()  # one per output; a single-task artifact has one, named ""
+    casing_stride: int = 0  # > 0: the model reads word casing folded into the ids (encoding.TextEncoder)
 
     @property
     def multitask(self) -> bool:
@@ -75,6 +76,7 @@ def read_manifest(artifact_dir: str | Path) -> Manifest:
             tokenizer_file=raw["files"]["tokenizer"],
             raw=raw,
             tasks=tasks,
+            casing_stride=int(raw.get("casing_stride", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path} lacks a required field ({exc})") from exc

@@ -81,7 +81,8 @@ class Predictor:
             raise ArtifactError(f"{model_path.name} has no output {missing[0]!r} (its outputs: {', '.join(outputs)})")
         try:
             self._encoder = TextEncoder.from_file(
-                folder / self.manifest.tokenizer_file, self.manifest.max_length, self.manifest.pad_token_id
+                folder / self.manifest.tokenizer_file, self.manifest.max_length, self.manifest.pad_token_id,
+                self.manifest.casing_stride,
             )
         except Exception as error:  # tokenizers raises a plain Exception for a file it cannot parse
             raise ArtifactError(f"{self.manifest.tokenizer_file} in {folder} is not a tokenizer the tokenizers "

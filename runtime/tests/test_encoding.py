@@ -83,3 +83,31 @@ def test_length_buckets_group_similar_lengths_and_keep_every_index():
     assert buckets == [[1, 6, 3], [4, 2, 0], [5]]  # by length, ties in input order
     assert length_buckets([], batch_size=4) == []
     assert length_buckets(id_lists, batch_size=10) == [[1, 6, 3, 4, 2, 0, 5]]
+
+
+def test_casing_classes():
+    from kdedge_runtime.encoding import casing_class
+
+    words = {"hello": 1, "東京": 1, "Hello": 2, "I": 2, "Éclair": 2, "HELLO": 3, "iPhone": 4, "abc1": 5, "2024": 5,
+             "!!": 6, "\U0001f600": 6}
+    assert {word: casing_class(word) for word in words} == words
+
+
+def test_casing_is_folded_into_every_token_of_its_word(tokenizer):
+    from tokenizers import normalizers
+
+    tokenizer.normalizer = normalizers.Lowercase()  # an uncased tokenizer: the ids alone lose the capitals
+    stride = tokenizer.get_vocab_size()
+    plain = TextEncoder(tokenizer, max_length=16, pad_token_id=0)
+    cased = TextEncoder(tokenizer, max_length=16, pad_token_id=0, casing_stride=stride)
+    text = "We like PLAYING football"
+    ids = plain.encode([text])[0]
+    assert plain.encode([text.lower()])[0] == ids  # what the casing adds back
+    folded = cased.encode([text])[0]
+    classes = [value // stride for value in folded]
+    assert [value % stride for value in folded] == ids
+    assert classes == [0, 2, 1, 3, 3, 1, 1, 0]  # [CLS] We like PLAY ##ING foot ##ball [SEP]
+    # by words (NER): the same classes, from the whitespace-separated words
+    by_words, firsts = cased.encode_words([text])
+    assert by_words == [folded] and firsts == [[1, 2, 3, 5]]
+    assert cased.pad([folded])[0][0].tolist() == folded  # padding stays the pad id (class 0)
