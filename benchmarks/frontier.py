@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import time
@@ -41,13 +42,17 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=("bilstm", "transformer"), default=["bilstm", "transformer"])
     parser.add_argument("--targets", type=float, nargs="+", default=[10, 30, 50, 100])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="a run folder to share (an earlier run of the task's recipe: its teacher is reused)")
+    parser.add_argument("--teacher-from", type=Path, default=None,
+                        help="an earlier run folder of the task's recipe: its fine-tuned teacher and cached outputs "
+                             "are copied in, so only students are trained")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     name = f"frontier_{args.task}"
     work = args.output_dir / name
-    run_dir = args.run_dir or work / "run"
+    run_dir = work / "run"
+    if args.teacher_from and not (run_dir / "teacher").is_dir():
+        for part in ("teacher", "teacher_cache"):
+            shutil.copytree(args.teacher_from / part, run_dir / part, dirs_exist_ok=True)
     started = time.perf_counter()
     rows = []
     for kind in args.kinds:
