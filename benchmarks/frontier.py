@@ -81,7 +81,8 @@ def main() -> None:
     latency = bench([row for row in rows if "error" not in row and row["seed"] == args.seeds[0]],
                     run_dir / "teacher", work / "bench.json")
     summary = {"command": " ".join(["python benchmarks/frontier.py --task", args.task, "--kinds", *args.kinds,
-                                    "--targets", *(f"{t:g}" for t in args.targets), "--seeds", *map(str, args.seeds)]),
+                                    "--targets", *(f"{t:g}" for t in args.targets), "--seeds", *map(str, args.seeds),
+                                    *(["--teacher-from", str(args.teacher_from)] if args.teacher_from else [])]),
                "minutes": (time.perf_counter() - started) / 60, "machine": fingerprint(), "rows": rows,
                "latency": latency}
     (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
