@@ -7,8 +7,10 @@ sharing one run directory, so the teacher is fine-tuned and the transfer set lab
 student changes. Rows add the recipe's choices one at a time: the recipe before issue 18 (no entity
 weighting, 5 + 3 epochs in the logit and label stages, no casing), entity weighting, longer logit and
 label stages (8 + 6 epochs), the student's casing input (the recipe); then the recipe with half the
-entity weight, and without its representation stage (the word-by-word hidden-state matching). `--seeds` repeats every row with other distillation seeds (`distill.seed`,
-`student.seed`; the split and the teacher stay those of `data.seed` 0 and `teacher.seed` 0).
+entity weight, without entity weighting, and without its representation stage (the word-by-word
+hidden-state matching). `--seeds` repeats every row with other distillation seeds (`distill.seed`,
+`student.seed`; the split and the teacher stay those of `data.seed` 0 and `teacher.seed` 0), and
+`--rows 3 5` runs only those rows (into `ner_ablation_rows.{md,json}`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ VARIANTS = {
     "entity weight 8, 8 + 6 epochs, no casing": ["student.casing=false"],
     "the recipe: entity weight 8, 8 + 6 epochs, casing": [],
     "the recipe with entity weight 4": ["distill.entity_weight=4"],
+    "the recipe without entity weight": ["distill.entity_weight=0"],
     "the recipe without the representation stage": [f"distill.stages=[{LOGITS % 8}, {LABELS % 6}]"],
 }
 
@@ -44,12 +47,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="distillation seeds per row")
     parser.add_argument("--run-dir", type=Path, default=None, help="a run folder to share (its teacher is reused)")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--rows", type=int, nargs="+", default=None,
+                        help="only these rows (0 = the first), written to ner_ablation_rows.{md,json}")
     args = parser.parse_args()
-    work = args.output_dir / "ner_ablation"
+    name = "ner_ablation" + ("_rows" if args.rows else "")
+    variants = {key: value for number, (key, value) in enumerate(VARIANTS.items())
+                if args.rows is None or number in args.rows}
+    work = args.output_dir / name
     run_dir = args.run_dir or work / "run"
     started = time.perf_counter()
     rows = []
-    for name, overrides in VARIANTS.items():
+    for variant, overrides in variants.items():
         for seed in args.seeds:
             artifact = work / f"{len(rows)}" / "artifact"
             sets = [*overrides, f"distill.seed={seed}", f"student.seed={seed}"]
@@ -60,14 +68,16 @@ def main() -> None:
             manifest = json.loads((artifact / "kdedge.json").read_text())
             metrics = manifest["metrics"]
             dev = max(stage["best_dev_score"] for stage in manifest["training"]["history"])
-            rows.append({"variant": name, "seed": seed, "overrides": overrides, "dev_entity_f1": dev,
+            rows.append({"variant": variant, "seed": seed, "overrides": overrides, "dev_entity_f1": dev,
                          "teacher": metrics["teacher"], "student": metrics["student_onnx"],
                          "shipped": manifest["variant"]})
-    summary = {"command": "python benchmarks/ner_ablation.py --seeds " + " ".join(map(str, args.seeds)),
+    summary = {"command": "python benchmarks/ner_ablation.py --seeds " + " ".join(map(str, args.seeds))
+               + (f" --run-dir {args.run_dir}" if args.run_dir else "")
+               + (" --rows " + " ".join(map(str, args.rows)) if args.rows else ""),
                "minutes": (time.perf_counter() - started) / 60, "machine": fingerprint(), "rows": rows}
-    (args.output_dir / "ner_ablation.json").write_text(json.dumps(summary, indent=2))
+    (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
     text = markdown(summary)
-    (args.output_dir / "ner_ablation.md").write_text(text)
+    (args.output_dir / f"{name}.md").write_text(text)
     print(text)
 
 
