@@ -32,7 +32,8 @@ from kdedge.bench.machine import fingerprint
 RECIPES = {("sentiment", "bilstm"): ("sentiment-bilstm", []),
            ("sentiment", "transformer"): ("sentiment-transformer", []),
            ("ner", "bilstm"): ("ner-bilstm", []),
-           ("ner", "transformer"): ("ner-bilstm", ["student.kind=transformer", "student.init=auto"])}
+           ("ner", "transformer"): ("ner-bilstm", ["student.kind=transformer", "student.init=auto",
+                                                      "student.casing=false"])}
 KEEP = 0.97
 
 

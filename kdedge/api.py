@@ -67,6 +67,8 @@ def recipe_with_options(
         options["description"] = f"{chosen.description} (student: {student})"
     if student is not None and init is None:
         options["student.init"] = "auto"  # the recipe's init may belong to the other kind
+    if student is not None and student != "bilstm":
+        options["student.casing"] = False  # a BiLSTM input (ner-bilstm's); a Transformer has no casing table
     if max_params is not None and target is None:
         options["student.target"] = None
     if isinstance(target, (int, float)) and not isinstance(target, bool):
