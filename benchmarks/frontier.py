@@ -27,7 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kdedge.bench.machine import fingerprint
+from kdedge.bench.machine import fingerprint, machine_line
 
 RECIPES = {("sentiment", "bilstm"): ("sentiment-bilstm", []),
            ("sentiment", "transformer"): ("sentiment-transformer", []),
@@ -149,8 +149,7 @@ def markdown(summary: dict) -> str:
     machine = summary["machine"]
     metric = next((g["metric"] for g in groups if "metric" in g), "score").replace("_", " ")
     lines = [f"command: `{summary['command']}` ({summary['minutes']:.0f} min)",
-             f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
-             f"onnxruntime {machine['onnxruntime']}", "",
+             machine_line(machine), "",
              f"| student | target | parameters | test {metric} (mean ± sd) | kept | seeds | batch 32 x 128 | "
              "vs teacher (PyTorch fp32) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from kdedge.bench.machine import fingerprint
+from kdedge.bench.machine import fingerprint, machine_line
 
 SINGLE = {"sentiment": "compress_default", "ner": "compress_ner-bilstm"}
 
@@ -57,8 +57,7 @@ def main() -> None:
     lines = [
         f"command: `python benchmarks/multitask.py --recipe {args.recipe}` ({minutes:.1f} min; teachers and caches "
         f"reused from {', '.join(str(p) for p in task_runs.values()) or 'nowhere: trained here'})",
-        f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
-        f"onnxruntime {machine['onnxruntime']}",
+        machine_line(machine),
         "",
         "| task | metric | teacher (MiniLM-L6) | single-task student | multi-task student | multi-task / single |",
         "|---|---|---:|---:|---:|---:|",

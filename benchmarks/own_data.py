@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdedge.bench.machine import fingerprint
+from kdedge.bench.machine import fingerprint, machine_line
 
 
 def write_rows(path: Path, count: int) -> None:
@@ -67,8 +67,7 @@ def main() -> None:
     machine = fingerprint()
     lines = [f"data: {args.rows:,} labelled tweets of the packaged corpus in one CSV, no transfer file "
              f"(`python benchmarks/own_data.py --rows {args.rows}`)",
-             f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
-             f"onnxruntime {machine['onnxruntime']}", "",
+             machine_line(machine), "",
              "| transfer set | train | transfer texts | teacher accuracy | student accuracy (shipped) | kept | "
              "compression | minutes |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in results:

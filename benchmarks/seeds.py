@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kdedge.bench.machine import fingerprint
+from kdedge.bench.machine import fingerprint, machine_line
 
 SEED_KEYS = ("data.seed", "teacher.seed", "student.seed", "distill.seed")
 
@@ -116,8 +116,7 @@ def markdown(summary: dict) -> str:
     machine = summary["machine"]
     lines = [
         f"command: `{summary['command']}` ({summary['minutes']:.0f} min)",
-        f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
-        f"onnxruntime {machine['onnxruntime']}",
+        machine_line(machine),
         "",
         f"| seed | teacher test {label} | student test {label} (shipped variant) | kept | compression |",
         "|---|---:|---:|---:|---:|",

@@ -58,3 +58,9 @@ def fingerprint() -> dict:
         "onnxruntime_providers": onnxruntime.get_available_providers(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def machine_line(machine: dict) -> str:
+    """The line a benchmark table names its machine with, from `fingerprint()`."""
+    return (f"machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, "
+            f"onnxruntime {machine['onnxruntime']}")
