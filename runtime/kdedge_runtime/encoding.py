@@ -3,16 +3,21 @@
 With casing (`casing_stride` > 0, a student trained with `student.casing`), each id also carries the
 casing of the word its token belongs to, which an uncased tokenizer throws away: the id becomes
 `token id + casing class × casing_stride` (classes in `casing_class`), and the model splits the two
-again. Padding and special tokens have class 0.
+again. Padding and special tokens have class 0. A word is a whitespace-separated piece of the text
+(`str.split()`), as in `encode_words`: every token of "Hello," has the class of "Hello,", so a text
+gets the same ids whether it is encoded whole or word by word.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
 
+_PIECE = re.compile(r"\S+")  # a word, as str.split() finds them
 CASING_CLASSES = 7  # none (special tokens, padding), lower, Title, UPPER, Mixed, with digits, no letters
 
 
@@ -62,19 +67,17 @@ class TextEncoder:
         return [encoding.ids for encoding in encode(texts)]
 
     def _with_casing(self, encoding, text: str, words: list[str] | None = None) -> list[int]:
-        """The encoding's ids with each token's word casing folded in; `words` for pre-split input, else
-        a word's surface is the text from its first token's start to its last token's end."""
-        if words is None:
-            spans: dict[int, list[int]] = {}
-            for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
-                if word is not None:
-                    span = spans.setdefault(word, [start, end])
-                    span[0], span[1] = min(span[0], start), max(span[1], end)
-            classes = {word: casing_class(text[start:end]) for word, (start, end) in spans.items()}
+        """The encoding's ids with each token's word casing folded in. With `words` (pre-split input) a
+        token's word is `words[word_id]`; else it is the whitespace-separated piece of `text` in which
+        the token starts."""
+        if words is not None:
+            classes = [casing_class(words[word]) if word is not None else 0 for word in encoding.word_ids]
         else:
-            classes = {word: casing_class(words[word]) for word in set(encoding.word_ids) if word is not None}
-        return [token + (classes[word] * self.casing_stride if word is not None else 0)
-                for token, word in zip(encoding.ids, encoding.word_ids, strict=True)]
+            pieces = [(match.start(), casing_class(match.group())) for match in _PIECE.finditer(text)]
+            starts = [start for start, _ in pieces]
+            classes = [pieces[max(bisect.bisect_right(starts, start) - 1, 0)][1] if word is not None and pieces else 0
+                       for word, (start, _) in zip(encoding.word_ids, encoding.offsets, strict=True)]
+        return [token + casing * self.casing_stride for token, casing in zip(encoding.ids, classes, strict=True)]
 
     def encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]]]:
         """For token classification: ids per text, and for each of its words the position of the word's

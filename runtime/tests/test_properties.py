@@ -13,13 +13,13 @@ from kdedge_runtime.serve import RequestError, ServeConfig, parse_request
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "##a", "##b", "ab", "é"]
 
 
-def make_encoder(max_length: int) -> TextEncoder:
+def make_encoder(max_length: int, casing_stride: int = 0) -> TextEncoder:
     tokenizer = Tokenizer(models.WordPiece({t: i for i, t in enumerate(VOCAB)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)  # strips accents and zero-width characters
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
                                                              special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    return TextEncoder(tokenizer, max_length, 0)
+    return TextEncoder(tokenizer, max_length, 0, casing_stride)
 
 
 ENCODERS = {length: make_encoder(length) for length in (4, 8, 32)}
@@ -44,6 +44,21 @@ def test_every_word_gets_a_position_or_minus_one(texts, max_length):
     input_ids, mask = encoder.pad(id_lists)
     assert input_ids.shape == mask.shape and input_ids.shape[0] == len(texts)
     assert mask.sum(axis=1).tolist() == [len(ids) for ids in id_lists]
+
+
+CASED = {length: make_encoder(length, casing_stride=len(VOCAB)) for length in (4, 32)}  # and ENCODERS's
+CASED_TEXT = TEXT | st.lists(st.sampled_from(["A", "ab", "Ab", "AB", "aB", "a1", "!", ",", "É", " ", "\u00a0",
+                                              "\u2003", "b\u200bB", "\u0301"]), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(CASED_TEXT, min_size=1, max_size=4), max_length=st.sampled_from(sorted(CASED)))
+def test_casing_ids_are_the_same_whole_or_word_by_word(texts, max_length):
+    """A multi-task student trains its sequence task on whole texts and is served word by word: where the
+    tokens are the same both ways, so are their casing classes."""
+    plain, cased = ENCODERS[max_length], CASED[max_length]
+    same_tokens = plain.encode(texts) == plain.encode_words(texts)[0]  # not for control characters: "0\x1f0"
+    assert (cased.encode(texts) == cased.encode_words(texts)[0]) == same_tokens
 
 
 CONFIG = ServeConfig(max_texts=4, max_body_bytes=2_000, max_text_chars=50)
