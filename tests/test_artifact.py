@@ -4,7 +4,7 @@ import os
 import pytest
 
 from kdedge.export.artifact import seal, staged_artifact
-from kdedge_runtime.manifest import ArtifactError, read_manifest
+from kdedge_runtime.manifest import SCHEMA_VERSION, ArtifactError, read_manifest
 
 
 def fill(folder):
@@ -44,6 +44,22 @@ def test_runtime_refuses_unknown_schema_versions(tmp_path):
     (tmp_path / "out" / "kdedge.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="schema version 99"):
         read_manifest(tmp_path / "out")
+
+
+@pytest.mark.parametrize("extra, version", [({}, 1), ({"casing_stride": 30522}, 2)])
+def test_an_artifact_asks_for_the_oldest_schema_that_serves_it(tmp_path, extra, version):
+    """A runtime of schema 1 ignores casing_stride and would feed a casing model plain ids: such an
+    artifact is schema 2, which that runtime refuses; a plain one stays readable by it."""
+    with staged_artifact(tmp_path / "out") as staging:
+        fill(staging)
+        seal(staging, {**json.loads((staging / "kdedge.json").read_text()), **extra})
+    manifest = json.loads((tmp_path / "out" / "kdedge.json").read_text())
+    assert manifest["schema"] == version
+    assert read_manifest(tmp_path / "out").casing_stride == extra.get("casing_stride", 0)
+    for wrong in (0, "2", SCHEMA_VERSION + 1):
+        (tmp_path / "out" / "kdedge.json").write_text(json.dumps({**manifest, "schema": wrong}))
+        with pytest.raises(ArtifactError, match=f"reads versions 1 to {SCHEMA_VERSION}"):
+            read_manifest(tmp_path / "out")
 
 
 def test_a_killed_run_s_staging_folder_is_removed_by_the_next(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kdedge.errors import ConfigError
 from kdedge.export.model_card import CARD_FILE, write_model_card
-from kdedge_runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION, file_sha256
+from kdedge_runtime.manifest import MANIFEST_NAME, file_sha256, schema_version
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -27,9 +27,15 @@ VARIANTS_DIR = "variants"  # with export.keep_variants: the other variants that 
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    manifest = {"schema": SCHEMA_VERSION, **manifest}
+    manifest = _with_schema(manifest)
     manifest.setdefault("files", {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE})
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _with_schema(manifest: dict) -> dict:
+    """`manifest` with its schema version first (kdedge_runtime.manifest.schema_version)."""
+    rest = {key: value for key, value in manifest.items() if key != "schema"}
+    return {"schema": schema_version(rest), **rest}
 
 
 def seal(folder: Path, manifest: dict) -> dict:
@@ -43,7 +49,7 @@ def seal(folder: Path, manifest: dict) -> dict:
         name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in shipped
     }
     write_manifest(folder, manifest)
-    sealed = {"schema": SCHEMA_VERSION, **manifest}
+    sealed = _with_schema(manifest)
     write_model_card(folder, sealed)
     return sealed
 

@@ -7,8 +7,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest kdedge.json this runtime reads; it reads every version from 1 up
 MANIFEST_NAME = "kdedge.json"
+
+
+def schema_version(manifest: dict) -> int:
+    """The oldest schema that can serve `manifest` right, which kdedge writes so that older runtimes keep
+    serving what they can: 2 when ids carry word casing (`casing_stride`; a runtime of schema 1 would
+    feed the model plain ids), else 1."""
+    return 2 if manifest.get("casing_stride") else 1
 
 
 class ArtifactError(Exception):
@@ -57,9 +64,9 @@ def read_manifest(artifact_dir: str | Path) -> Manifest:
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc})") from exc
     version = raw.get("schema")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
         raise ArtifactError(
-            f"{path} has schema version {version!r}; this kdedge-runtime reads version {SCHEMA_VERSION}"
+            f"{path} has schema version {version!r}; this kdedge-runtime reads versions 1 to {SCHEMA_VERSION}"
             " (upgrade kdedge-runtime, or re-export the artifact with a matching kdedge)"
         )
     try:
