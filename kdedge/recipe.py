@@ -252,9 +252,9 @@ def _validate(recipe: Recipe) -> None:
         raise ConfigError("recipe key 'export.calibration_size' must be positive")
     if not 0 < recipe.export.min_agreement <= 1:
         raise ConfigError("recipe key 'export.min_agreement' must be in (0, 1]")
-    if recipe.student.casing and (recipe.student.kind != "bilstm" or recipe.tasks):
-        raise ConfigError("student.casing is for single-task BiLSTM students",
-                          hint="set student.casing=false for a Transformer or multi-task student")
+    if recipe.student.casing and recipe.student.kind != "bilstm":
+        raise ConfigError("student.casing is for BiLSTM students",
+                          hint="set student.casing=false for a Transformer student")
     if recipe.distill.entity_weight < 0:
         raise ConfigError(f"recipe key 'distill.entity_weight' = {recipe.distill.entity_weight!r} must be 0 or more",
                           hint="0 weighs every word the same; 4 makes a sure entity count five times an O word")

@@ -19,14 +19,14 @@ from kdedge_runtime import Entity, Prediction, Predictor
 from kdedge_runtime.cli import main as runtime_main
 
 
-def multitask_recipe(tmp_path, teacher_dir, conll, csv, kind="bilstm", **distill) -> Recipe:
+def multitask_recipe(tmp_path, teacher_dir, conll, csv, kind="bilstm", casing=False, **distill) -> Recipe:
     """Two single-task recipe files (tiny sentiment, tiny NER) and a multi-task recipe naming them."""
     sentiment = tiny_recipe(teacher_dir, csv)
     ner = tiny_ner_recipe(teacher_dir, conll, csv)
     for name, single in (("sentiment", sentiment), ("ner", ner)):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(single.to_dict()))
     student = {"kind": kind, "target": None, "max_params": 30000 if kind == "transformer" else 15000,
-               "dropout": 0.1, "init": "etd-impt" if kind == "transformer" else "pca"}
+               "dropout": 0.1, "init": "etd-impt" if kind == "transformer" else "pca", "casing": casing}
     return Recipe.from_dict({
         "name": f"tiny-multitask-{kind}",
         "tasks": [{"name": "sentiment", "recipe": str(tmp_path / "sentiment.yaml")},
@@ -36,11 +36,21 @@ def multitask_recipe(tmp_path, teacher_dir, conll, csv, kind="bilstm", **distill
     })
 
 
+def staged_recipe(root, teacher_dir, conll, csv) -> Recipe:
+    """XtremeDistil's stages with word casing, as in the multitask-bilstm recipe: the teachers' last
+    layers (pooled for sentiment, word by word for NER), then their logits, then the labels."""
+    stages = [{"name": "representation", "losses": {"hidden_states": 1.0}, "epochs": 2},
+              {"name": "logits", "losses": {"soft_logits": 1.0, "hard_labels": 1.0}, "epochs": 5},
+              {"name": "labels", "losses": {"hard_labels": 1.0, "gold_labels": 1.0}, "epochs": 2, "unfreeze": "gradual"}]
+    return multitask_recipe(root, teacher_dir, conll, csv, casing=True, task_sampling="annealed",
+                            hidden_layers=["-1:-1"], stages=stages)
+
+
 @pytest.fixture(scope="module")
 def multitask_artifact(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path_factory):
     root = tmp_path_factory.mktemp("multitask")
-    recipe = multitask_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv, task_sampling="annealed")
-    result = compress_multitask(recipe, root / "artifact", root / "run")
+    result = compress_multitask(staged_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv), root / "artifact",
+                                root / "run")
     return result, root / "artifact"
 
 
@@ -63,7 +73,18 @@ def test_one_bilstm_student_learns_both_tasks(multitask_artifact):
     assert {row["variant"] for row in manifest["variants"]} == {"fp32", "int8-dynamic", "int8-static"}
     assert sum(row["chosen"] for row in manifest["variants"]) == 1
     stages = manifest["training"]["history"]
+    assert [stage["stage"] for stage in stages] == ["representation", "logits", "labels"]
     assert set(stages[0]["history"][-1]["dev_scores"]) == {"sentiment", "ner"}
+
+
+def test_a_multitask_student_with_casing_is_served_with_it(multitask_artifact):
+    result, folder = multitask_artifact
+    stride = result.manifest["casing_stride"]
+    assert stride > 0
+    predictor = Predictor(folder)
+    assert predictor.encoder.casing_stride == stride
+    lower, title = (predictor.logits([text])["ner"] for text in ("the movie was lovely", "The Movie Was Lovely"))
+    assert not np.allclose(lower, title)  # the casing reaches the model
 
 
 def test_runtime_answers_every_task_in_one_call(multitask_artifact):
@@ -228,13 +249,13 @@ def test_a_second_run_reuses_the_stages_and_from_stage_reruns_them(multitask_art
                                                                     tiny_csv):
     result, folder = multitask_artifact
     root = folder.parent
-    recipe = multitask_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv, task_sampling="annealed")
-    stamp = root / "run" / "student-multitask-bilstm" / "1-distill" / "stage.json"
+    recipe = staged_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv)
+    stamp = root / "run" / "student-multitask-bilstm" / "3-labels" / "stage.json"
     before = stamp.stat().st_mtime_ns
     again = compress_multitask(recipe, root / "again", root / "run")
     assert stamp.stat().st_mtime_ns == before  # reused, not retrained
     assert again.manifest["metrics"]["student"] == result.manifest["metrics"]["student"]
-    rerun = compress_multitask(recipe, root / "rerun", root / "run", from_stage="distill")
+    rerun = compress_multitask(recipe, root / "rerun", root / "run", from_stage="labels")
     assert stamp.stat().st_mtime_ns != before
     assert rerun.manifest["metrics"]["student"] == result.manifest["metrics"]["student"]  # seeded: the same student
     with pytest.raises(ConfigError, match="no distillation stage named 'nope'"):

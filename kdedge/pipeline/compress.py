@@ -49,7 +49,7 @@ from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students import student_classes
-from kdedge.students.build import build_student
+from kdedge.students.build import build_student, casing_stride
 from kdedge.students.config import parse_latency
 from kdedge.teacher.labelling import model_logits
 from kdedge.teacher.loading import Teacher, count_params
@@ -255,11 +255,6 @@ def _budget_check(student: Predictor, recipe: Recipe, prepared: Prepared, report
                                     "off: measure with kdedge bench[/]"))
     return {"spec": str(spec), "milliseconds": spec.milliseconds, "measured_ms": measured, "estimated_ms": estimated,
             "met": met}
-
-
-def casing_stride(student) -> int:
-    """The stride at which a student's ids carry word casing (`student.casing`), 0 without."""
-    return getattr(student.config, "casing_stride", 0) or 0
 
 
 def describe_metrics(metrics: dict[str, float]) -> str:

@@ -44,7 +44,7 @@ from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.students import student_classes
-from kdedge.students.build import build_student
+from kdedge.students.build import build_student, casing_stride
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
 from kdedge.teacher.loading import count_params
 from kdedge_runtime import Predictor
@@ -115,7 +115,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
                   f"({sum(p.teacher.params for p in prepared.values()) / params:.1f}x fewer than all "
                   f"{len(names)}; init {recipe.student.resolved_init})")
     reporter.note(shape)
-    student_encoder = TextEncoder(tokenizer, max_length, pad_token_id)
+    student_encoder = TextEncoder(tokenizer, max_length, pad_token_id, casing_stride(student.encoder))
 
     def keep(number: int, outcome) -> None:
         if scale.is_main:
@@ -197,6 +197,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
             "tasks": [{"name": s.name, "task": s.task, "labels": list(s.labels), "output": f"logits_{s.name}"}
                       for s in specs],
             "max_length": max_length, "pad_token_id": student_encoder.pad_token_id,
+            **({"casing_stride": student_encoder.casing_stride} if student_encoder.casing_stride else {}),
             "inputs": ["input_ids", "attention_mask"], "outputs": list(outputs),
             "teacher": {name: {"name": p.teacher.name, "source": p.teacher.source, "params": p.teacher.params}
                         for name, p in prepared.items()},

@@ -171,3 +171,8 @@ def _reconstruct(student, teacher, encoder, trimmed, selection, texts, reporter)
                     attention_mask)
         task.advance(1)
     reporter.note(f"reconstructed every kept layer by least squares on {len(texts)} transfer texts")
+
+
+def casing_stride(student) -> int:
+    """The stride at which a student's ids carry word casing (`student.casing`), 0 without."""
+    return getattr(student.config, "casing_stride", 0) or 0
