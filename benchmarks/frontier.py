@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
 from kdedge.bench.machine import fingerprint, machine_line
+from kdedge.bench.spread import mean_sd
 
 RECIPES = {("sentiment", "bilstm"): ("sentiment-bilstm", []),
            ("sentiment", "transformer"): ("sentiment-transformer", []),
@@ -136,9 +136,8 @@ def grouped(summary: dict) -> list[dict]:
         timing = summary["latency"].get(first["artifact"], {})
         out.append({"kind": kind, "target": target, "seeds": len(ok), "params": first["params"],
                     "compression": first["compression"], "teacher": ok[0]["teacher"], "metric": first["metric"],
-                    "student_mean": statistics.fmean(row["student"] for row in ok),
-                    "student_sd": statistics.stdev([row["student"] for row in ok]) if len(ok) > 1 else 0.0,
-                    "kept_mean": statistics.fmean(kept), "kept_sd": statistics.stdev(kept) if len(kept) > 1 else 0.0,
+                    **dict(zip(("student_mean", "student_sd"), mean_sd(row["student"] for row in ok), strict=True)),
+                    **dict(zip(("kept_mean", "kept_sd"), mean_sd(kept), strict=True)),
                     "variant": first["variant"], "p50_ms": timing.get("p50_ms"),
                     "speedup": timing.get("speedup_vs_teacher_torch_fp32")})
     return out

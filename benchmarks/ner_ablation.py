@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
 from kdedge.bench.machine import fingerprint, machine_line
+from kdedge.bench.spread import mean_sd
 
 LOGITS = "{name: logits, losses: {soft_logits: 1.0}, epochs: %d}"
 LABELS = "{name: labels, losses: {hard_labels: 1.0, gold_labels: 1.0}, epochs: %d, unfreeze: gradual}"
@@ -92,10 +92,10 @@ def markdown(summary: dict) -> str:
         teacher = rows[0]["teacher"]["entity_f1"]
 
         def mean(values):
-            return statistics.fmean(values)
+            return mean_sd(values)[0]
 
         f1 = [row["student"]["entity_f1"] for row in rows]
-        spread = f" ± {statistics.stdev(f1):.4f}" if len(f1) > 1 else ""
+        spread = f" ± {mean_sd(f1)[1]:.4f}" if len(f1) > 1 else ""
         lines.append(f"| {name} | {mean([row['dev_entity_f1'] for row in rows]):.4f} | {mean(f1):.4f}{spread} | "
                      f"{mean([row['student']['entity_precision'] for row in rows]):.4f} | "
                      f"{mean([row['student']['entity_recall'] for row in rows]):.4f} | {mean(f1) / teacher:.1%} |")

@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
 from kdedge.bench.machine import fingerprint, machine_line
+from kdedge.bench.spread import spread
 
 SEED_KEYS = ("data.seed", "teacher.seed", "student.seed", "distill.seed")
 
@@ -99,14 +99,6 @@ def pooled_f1(counts: list[dict]) -> float:
     predicted, gold = sum(c["predicted"] for c in counts), sum(c["gold"] for c in counts)
     precision, recall = hits / max(predicted, 1), hits / max(gold, 1)
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-
-def spread(values: list[float], percent: bool = False) -> str:
-    mean = statistics.fmean(values)
-    deviation = statistics.stdev(values) if len(values) > 1 else 0.0
-    if percent:
-        return f"{mean:.1%} ± {deviation:.1%}"
-    return f"{mean:.4f} ± {deviation:.4f}"
 
 
 def markdown(summary: dict) -> str:
