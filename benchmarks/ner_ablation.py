@@ -4,11 +4,11 @@
 
 Every row is `kdedge compress --recipe ner-bilstm` with some of the recipe's choices taken back (`--set`),
 sharing one run directory, so the teacher is fine-tuned and the transfer set labelled once and only the
-student changes. Rows add the recipe's choices one at a time: the recipe before issue 18 (no entity
-weighting, 5 + 3 epochs in the logit and label stages, no casing), entity weighting, longer logit and
-label stages (8 + 6 epochs), the student's casing input (the recipe); then the recipe with half the
-entity weight, without entity weighting, and without its representation stage (the word-by-word
-hidden-state matching). `--seeds` repeats every row with other distillation seeds (`distill.seed`,
+student changes. Rows add choices one at a time: the recipe before issue 18 (no entity weighting,
+5 + 3 epochs in the logit and label stages, no casing), entity weighting (8), longer logit and label
+stages (8 + 6 epochs), the student's casing input; then half the entity weight, none (the recipe, which
+dropped entity weighting after this table), and the recipe without its representation stage (the
+word-by-word hidden-state matching). `--seeds` repeats every row with other distillation seeds (`distill.seed`,
 `student.seed`; the split and the teacher stay those of `data.seed` 0 and `teacher.seed` 0), and
 `--rows 3 5` runs only those rows (into `ner_ablation_rows.{md,json}`).
 """
@@ -28,16 +28,17 @@ LOGITS = "{name: logits, losses: {soft_logits: 1.0}, epochs: %d}"
 LABELS = "{name: labels, losses: {hard_labels: 1.0, gold_labels: 1.0}, epochs: %d, unfreeze: gradual}"
 REPRESENTATION = "{name: representation, losses: {hidden_states: 1.0}, epochs: 2}"
 
-VARIANTS = {
+VARIANTS = {  # each row names every choice it differs in, so it means the same whatever the recipe holds
     "before: no entity weight, 5 + 3 epochs, no casing": [
         "distill.entity_weight=0", "student.casing=false",
         f"distill.stages=[{REPRESENTATION}, {LOGITS % 5}, {LABELS % 3}]"],
     "entity weight 8, 5 + 3 epochs, no casing": [
-        "student.casing=false", f"distill.stages=[{REPRESENTATION}, {LOGITS % 5}, {LABELS % 3}]"],
-    "entity weight 8, 8 + 6 epochs, no casing": ["student.casing=false"],
-    "the recipe: entity weight 8, 8 + 6 epochs, casing": [],
-    "the recipe with entity weight 4": ["distill.entity_weight=4"],
-    "the recipe without entity weight": ["distill.entity_weight=0"],
+        "distill.entity_weight=8", "student.casing=false",
+        f"distill.stages=[{REPRESENTATION}, {LOGITS % 5}, {LABELS % 3}]"],
+    "entity weight 8, 8 + 6 epochs, no casing": ["distill.entity_weight=8", "student.casing=false"],
+    "entity weight 8, 8 + 6 epochs, casing": ["distill.entity_weight=8"],
+    "entity weight 4, 8 + 6 epochs, casing": ["distill.entity_weight=4"],
+    "the recipe: no entity weight, 8 + 6 epochs, casing": [],
     "the recipe without the representation stage": [f"distill.stages=[{LOGITS % 8}, {LABELS % 6}]"],
 }
 
