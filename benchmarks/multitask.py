@@ -1,14 +1,16 @@
 """Multi-task (MKD) against single-task students of the same size, on the packaged data.
 
-    python benchmarks/multitask.py [--recipe multitask-bilstm] [--output-dir benchmarks/results]
+    python benchmarks/multitask.py [--recipe multitask-bilstm] [--seeds 0 1 2] [--set KEY=VALUE ...] [--name NAME]
 
 Distils the multi-task recipe (one BiLSTM, 30x smaller than one teacher, for tweet sentiment and
 tweet NER) and compares each task's test score with the single-task students that
 `benchmarks/compress_default.py` (sentiment) and `benchmarks/compress_default.py --recipe ner-bilstm`
 (NER) wrote: same teachers, same data, same student size. When those runs are in the results folder,
 their fine-tuned teachers and cached teacher outputs are reused, so only the student is trained here.
-Latency of the multi-task artifact (both tasks, one pass) and of the two single-task artifacts (one
-pass each) is measured side by side in this run, on one batch of 32 test tweets.
+`--seeds` repeats the multi-task distillation with other distillation seeds (same teachers and splits)
+and reports the mean ± sd. Latency of the (first seed's) multi-task artifact (both tasks, one pass)
+and of the two single-task artifacts (one pass each) is measured side by side in this run, on one
+batch of 32 test tweets.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 from kdedge.bench.machine import fingerprint, machine_line
+from kdedge.bench.spread import mean_sd, spread
 
 SINGLE = {"sentiment": "compress_default", "ner": "compress_ner-bilstm"}
 
@@ -34,19 +37,32 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="multitask-bilstm")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="a recipe override (key=value), e.g. distill.task_sampling=uniform")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="distillation seeds (distill.seed, student.seed; same teachers and splits): mean ± sd")
+    parser.add_argument("--name", default=None, help="results name (default: multitask_<recipe>)")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    work = args.output_dir / f"multitask_{args.recipe}"
-    shutil.rmtree(work / "artifact", ignore_errors=True)
+    results_name = args.name or f"multitask_{args.recipe}"
+    work = args.output_dir / results_name
     work.mkdir(parents=True, exist_ok=True)
-    recipe = load_recipe(args.recipe)
     task_runs = {name: args.output_dir / stem / "run" for name, stem in SINGLE.items()
                  if (args.output_dir / stem / "run").is_dir()}
     started = time.perf_counter()
-    result = compress_multitask(recipe, work / "artifact", work / "run", Reporter(), task_run_dirs=task_runs)
+    manifests = []
+    for number, seed in enumerate(args.seeds):
+        folder = work if number == 0 else work / f"seed{seed}"  # the first seed's artifact is the one timed
+        shutil.rmtree(folder / "artifact", ignore_errors=True)
+        recipe = load_recipe(args.recipe).with_overrides([*args.overrides, f"distill.seed={seed}", f"student.seed={seed}"])
+        result = compress_multitask(recipe, folder / "artifact", folder / "run", Reporter(), task_run_dirs=task_runs)
+        manifests.append(result.manifest)
     minutes = (time.perf_counter() - started) / 60
-    manifest = result.manifest
+    manifest = manifests[0]
     machine = fingerprint()
+    command = " ".join(["python benchmarks/multitask.py --recipe", args.recipe, *(f"--set '{item}'" for item in args.overrides),
+                        *(["--seeds", *map(str, args.seeds)] if args.seeds != [0] else []),
+                        *(["--name", args.name] if args.name else [])])
 
     singles = {}
     for name, stem in SINGLE.items():
@@ -55,7 +71,7 @@ def main() -> None:
             singles[name] = json.loads(path.read_text())
     metrics = manifest["metrics"]
     lines = [
-        f"command: `python benchmarks/multitask.py --recipe {args.recipe}` ({minutes:.1f} min; teachers and caches "
+        f"command: `{command}` ({minutes:.1f} min; teachers and caches "
         f"reused from {', '.join(str(p) for p in task_runs.values()) or 'nowhere: trained here'})",
         machine_line(machine),
         "",
@@ -66,13 +82,21 @@ def main() -> None:
     for task in manifest["tasks"]:
         name = task["name"]
         metric = "entity_f1" if task["task"] == "token-classification" else "accuracy"
-        teacher, multi = metrics["teacher"][f"{name}.{metric}"], metrics["student_onnx"][f"{name}.{metric}"]
+        teacher = metrics["teacher"][f"{name}.{metric}"]
+        seeds = [each["metrics"]["student_onnx"][f"{name}.{metric}"] for each in manifests]
+        multi = mean_sd(seeds)[0]
         single = singles.get(name, {}).get("manifest", {}).get("metrics", {}).get("student_onnx", {}).get(metric)
-        rows.append({"task": name, "metric": metric, "teacher": teacher, "single": single, "multi": multi})
+        rows.append({"task": name, "metric": metric, "teacher": teacher, "single": single, "multi": multi,
+                     "multi_seeds": seeds})
         lines.append(f"| {name} | {metric.replace('_', ' ')} | {teacher:.4f} | "
-                     f"{'—' if single is None else f'{single:.4f}'} | {multi:.4f} | "
+                     f"{'—' if single is None else f'{single:.4f}'} | "
+                     f"{spread(seeds) if len(seeds) > 1 else f'{multi:.4f}'} | "
                      f"{'—' if not single else f'{multi / single:.1%}'} |")
 
+    if len(manifests) > 1:
+        lines += ["", f"Multi-task student per seed ({', '.join(map(str, args.seeds))}): "
+                  + "; ".join(f"{row['task']} " + ", ".join(f"{value:.4f}" for value in row["multi_seeds"])
+                              for row in rows) + "."]
     single_params = {name: run["manifest"]["student"]["params"] for name, run in singles.items()}
     teacher_params = [teacher["params"] for teacher in manifest["teacher"].values()]
     lines += ["", f"Parameters: multi-task student {manifest['student']['params']:,} for both tasks; single-task "
@@ -106,9 +130,9 @@ def main() -> None:
     if single_total:
         lines.append(f"| both single-task students | {single_total:.2f} ms |")
     print("\n".join(lines))
-    (args.output_dir / f"multitask_{args.recipe}.md").write_text("\n".join(lines) + "\n")
-    (args.output_dir / f"multitask_{args.recipe}.json").write_text(json.dumps(
-        {"recipe": args.recipe, "minutes": minutes, "machine": machine, "rows": rows, "latency_ms": timings,
+    (args.output_dir / f"{results_name}.md").write_text("\n".join(lines) + "\n")
+    (args.output_dir / f"{results_name}.json").write_text(json.dumps(
+        {"recipe": args.recipe, "overrides": args.overrides, "seeds": args.seeds, "minutes": minutes, "machine": machine, "rows": rows, "latency_ms": timings,
          "manifest": manifest}, indent=2))
 
 
