@@ -190,12 +190,13 @@ def test_column_and_teacher_names_are_taken_as_typed(column):
     assert (recipe.data.text_column, recipe.data.label_column, recipe.teacher.name) == (column, column, column)
 
 
-def test_a_documented_student_switch_on_another_recipe():
-    recipe = options(recipe="ner-bilstm", student="transformer")
+@pytest.mark.parametrize("name", ["ner-bilstm", "multitask-bilstm"])
+def test_a_documented_student_switch_on_another_recipe(name):
+    recipe = options(recipe=name, student="transformer")
     assert recipe.student.kind == "transformer" and recipe.student.init == "auto"
-    assert recipe.student.casing is False  # ner-bilstm's casing input is for BiLSTMs
+    assert recipe.student.casing is False  # the recipe's casing input is for BiLSTMs
     assert recipe.description.endswith("(student: transformer)")
-    assert options(recipe="ner-bilstm", student="bilstm").student.casing is True
+    assert options(recipe=name, student="bilstm").student.casing is True
 
 
 def test_set_keeps_typed_yaml_values_and_options_win():
