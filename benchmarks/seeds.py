@@ -54,7 +54,7 @@ def main() -> None:
         rows.append(seed_row(seed, manifest, args.recipe, overrides))
     minutes = (time.perf_counter() - started) / 60
     command = " ".join(["python benchmarks/seeds.py", "--recipe", args.recipe, "--seeds", *map(str, args.seeds),
-                        *(f"--set {item}" for item in args.overrides)])
+                        *(f"--set {item}" for item in args.overrides), *(["--name", args.name] if args.name else [])])
     summary = {"command": command, "minutes": minutes, "machine": fingerprint(), "rows": rows}
     (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
     text = markdown(summary)
