@@ -132,12 +132,13 @@ def grouped(summary: dict) -> list[dict]:
             out.append({"kind": kind, "target": target, "error": " ".join(rows[0]["error"])})
             continue
         kept = [row["student"] / row["teacher"] for row in ok]
+        student_mean, student_sd = mean_sd(row["student"] for row in ok)
+        kept_mean, kept_sd = mean_sd(kept)
         first = next(row for row in ok)
         timing = summary["latency"].get(first["artifact"], {})
         out.append({"kind": kind, "target": target, "seeds": len(ok), "params": first["params"],
                     "compression": first["compression"], "teacher": ok[0]["teacher"], "metric": first["metric"],
-                    **dict(zip(("student_mean", "student_sd"), mean_sd(row["student"] for row in ok), strict=True)),
-                    **dict(zip(("kept_mean", "kept_sd"), mean_sd(kept), strict=True)),
+                    "student_mean": student_mean, "student_sd": student_sd, "kept_mean": kept_mean, "kept_sd": kept_sd,
                     "variant": first["variant"], "p50_ms": timing.get("p50_ms"),
                     "speedup": timing.get("speedup_vs_teacher_torch_fp32")})
     return out
