@@ -3,6 +3,7 @@
     python benchmarks/frontier.py --task sentiment [--kinds bilstm transformer] [--targets 10 30 50 100]
                                   [--seeds 0 1 2]
     python benchmarks/frontier.py --task ner
+    python benchmarks/frontier.py --task sentiment --kinds transformer --seeds 0 --add   # beside the last table's kinds
 
 For each kind, target and seed, `kdedge compress` distils a student from the task's recipe
 (`sentiment-bilstm` or `sentiment-transformer`; `ner-bilstm`, with `student.kind=transformer` for the
@@ -46,10 +47,15 @@ def main() -> None:
     parser.add_argument("--teacher-from", type=Path, default=None,
                         help="an earlier run folder of the task's recipe: its fine-tuned teacher and cached outputs "
                              "are copied in, so only students are trained")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the rows of the other kinds from the task's last results (their artifacts must "
+                             "still be on disk) and time them again with this run's students in one kdedge bench: "
+                             "one table for kinds measured with different seeds or targets")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     name = f"frontier_{args.task}"
     work = args.output_dir / name
+    earlier_runs, earlier_rows = earlier_results(args.output_dir / f"{name}.json", args.kinds) if args.add else ([], [])
     run_dir = work / "run"
     if args.teacher_from and not (run_dir / "teacher").is_dir():
         for part in ("teacher", "teacher_cache"):
@@ -79,13 +85,18 @@ def main() -> None:
                            params=manifest["student"]["params"], compression=manifest["compression"],
                            variant=manifest["variant"])
                 rows.append(row)
-    latency = bench([row for row in rows if "error" not in row and row["seed"] == args.seeds[0]],
+    command = " ".join(["python benchmarks/frontier.py --task", args.task, "--kinds", *args.kinds,
+                        "--targets", *(f"{t:g}" for t in args.targets), "--seeds", *map(str, args.seeds),
+                        *(["--teacher-from", str(args.teacher_from)] if args.teacher_from else []),
+                        *(["--add"] if args.add else [])])
+    rows = [*earlier_rows, *rows]
+    first_seed = {}
+    for row in rows:
+        first_seed.setdefault(row["kind"], row["seed"])
+    latency = bench([row for row in rows if "error" not in row and row["seed"] == first_seed[row["kind"]]],
                     run_dir / "teacher", work / "bench.json")
-    summary = {"command": " ".join(["python benchmarks/frontier.py --task", args.task, "--kinds", *args.kinds,
-                                    "--targets", *(f"{t:g}" for t in args.targets), "--seeds", *map(str, args.seeds),
-                                    *(["--teacher-from", str(args.teacher_from)] if args.teacher_from else [])]),
-               "minutes": (time.perf_counter() - started) / 60, "machine": fingerprint(), "rows": rows,
-               "latency": latency}
+    runs = [*earlier_runs, {"command": command, "kinds": args.kinds, "minutes": (time.perf_counter() - started) / 60}]
+    summary = {"runs": runs, "machine": fingerprint(), "rows": rows, "latency": latency}
     (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
     text = markdown(summary)
     (args.output_dir / f"{name}.md").write_text(text)
@@ -93,8 +104,30 @@ def main() -> None:
     print(text)
 
 
+def earlier_results(path: Path, kinds: list[str]) -> tuple[list[dict], list[dict]]:
+    """The runs and rows of the kinds not measured again, from the task's last results (`--add`)."""
+    if not path.is_file():
+        return [], []
+    summary = json.loads(path.read_text())
+    rows = [row for row in summary["rows"] if row["kind"] not in kinds]
+    missing = sorted({row["artifact"] for row in rows if "error" not in row and not Path(row["artifact"]).is_dir()})
+    if missing:
+        raise SystemExit(f"--add: {len(missing)} artifacts of {path} are gone (e.g. {missing[0]}); "
+                         "measure those kinds again without --add")
+    return [run for run in runs_of(summary) if not set(run["kinds"]) & set(kinds)], rows
+
+
+def runs_of(summary: dict) -> list[dict]:
+    """The commands that made a results file (one, in files written before --add)."""
+    if "runs" in summary:
+        return summary["runs"]
+    kinds = list(dict.fromkeys(row["kind"] for row in summary["rows"]))
+    return [{"command": summary["command"], "kinds": kinds, "minutes": summary["minutes"]}]
+
+
 def bench(rows: list[dict], teacher: Path, output: Path) -> dict:
-    """Median batch-32 x 128-token latency per artifact and the teacher's (PyTorch fp32), from one run."""
+    """Median batch-32 x 128-token latency per artifact and the teacher's (PyTorch fp32), from one run
+    (with `--add`, the kept kinds' first-seed students are timed again beside the new ones)."""
     if not rows:
         return {}
     command = ["kdedge", "bench", *(row["artifact"] for row in rows), "--batch-sizes", "32", "--seq-lens", "128",
@@ -148,7 +181,7 @@ def markdown(summary: dict) -> str:
     groups = grouped(summary)
     machine = summary["machine"]
     metric = next((g["metric"] for g in groups if "metric" in g), "score").replace("_", " ")
-    lines = [f"command: `{summary['command']}` ({summary['minutes']:.0f} min)",
+    lines = [*(f"command: `{run['command']}` ({run['minutes']:.0f} min)" for run in runs_of(summary)),
              machine_line(machine), "",
              f"| student | target | parameters | test {metric} (mean ± sd) | kept | seeds | batch 32 x 128 | "
              "vs teacher (PyTorch fp32) |",
@@ -205,7 +238,7 @@ def plot(summary: dict, path: Path) -> None:
         axis.set_xlabel(label)
         axis.set_ylabel("teacher's quality kept (%)")
         axis.legend()
-    figure.suptitle(summary["command"], fontsize=8)
+    figure.suptitle("\n".join(run["command"] for run in runs_of(summary)), fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 

@@ -74,9 +74,16 @@ class Recipe:
 
     def with_values(self, values: dict[str, Any]) -> "Recipe":
         """Set `section.field` keys to Python values exactly as given: a command-line file name, column or
-        model stays the string it was typed as (no YAML parsing), then the recipe is validated again."""
+        model stays the string it was typed as (no YAML parsing), then the recipe is validated again.
+
+        `distill.epochs` also sets the epochs of every stage the recipe has at that point, so that one
+        override shortens or lengthens a staged recipe as it does a one-stage one (in a recipe file a
+        stage's own `epochs` wins; a later `distill.stages` override replaces the stages whole)."""
         tree = self.to_dict()
         for key, value in values.items():
+            if key.strip() == "distill.epochs":
+                for stage in tree["distill"]["stages"]:
+                    stage["epochs"] = value
             parts = key.strip().split(".")
             target = tree
             for part in parts[:-1]:

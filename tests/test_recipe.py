@@ -56,6 +56,18 @@ def test_overrides_from_the_command_line():
     assert recipe.data.labels == ("a", "b")
 
 
+def test_an_epochs_override_sets_every_stage_of_a_staged_recipe():
+    recipe = load_recipe("ner-bilstm")
+    assert len({stage.epochs for stage in recipe.distill.stages}) > 1  # the file gives each stage its own
+    shorter = recipe.with_overrides(["distill.epochs=1"])
+    assert [stage.epochs for stage in shorter.distill.stages] == [1] * len(recipe.distill.stages)
+    assert [stage.losses for stage in shorter.distill.stages] == [stage.losses for stage in recipe.distill.stages]
+    # a later stages override replaces them whole: one stage, which takes distill.epochs
+    one_stage = recipe.with_overrides(["distill.epochs=2", "distill.stages=[]"])
+    assert [(stage.name, stage.epochs) for stage in one_stage.distill.resolved_stages] == [("distill", None)]
+    assert one_stage.distill.epochs == 2
+
+
 @pytest.mark.parametrize("assignment", ["distill.epochs", "nosuch.field=1", "distill.epochs=-1"])
 def test_bad_overrides_raise_config_errors(assignment):
     with pytest.raises(ConfigError):

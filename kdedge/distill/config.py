@@ -33,7 +33,8 @@ class LossWeights:
 class StageConfig:
     """One stage of distillation (XtremeDistil: representations, then soft logits, then hard labels).
 
-    `epochs` and `learning_rate` default to the `distill` section's. `unfreeze: gradual` trains only the
+    `epochs` and `learning_rate` default to the `distill` section's (a `distill.epochs` override, `--set`,
+    sets every stage's epochs: `Recipe.with_values`). `unfreeze: gradual` trains only the
     top layer group (the classifier) in the first epoch and unfreezes one more group, from the top
     down, at each following epoch. A stage whose losses include a logit loss stops early on the dev
     score (accuracy, or entity F1 for NER; ties go to the lower dev loss); a representation-only stage
