@@ -81,10 +81,11 @@ class Recipe:
         stage's own `epochs` wins; a later `distill.stages` override replaces the stages whole)."""
         tree = self.to_dict()
         for key, value in values.items():
-            if key.strip() == "distill.epochs":
+            key = key.strip()
+            if key == "distill.epochs":
                 for stage in tree["distill"]["stages"]:
                     stage["epochs"] = value
-            parts = key.strip().split(".")
+            parts = key.split(".")
             target = tree
             for part in parts[:-1]:
                 if not isinstance(target.get(part), dict):
