@@ -4,14 +4,16 @@
                                   [--seeds 0 1 2]
     python benchmarks/frontier.py --task ner
     python benchmarks/frontier.py --task sentiment --kinds transformer --seeds 0 --add   # beside the last table's kinds
+    python benchmarks/frontier.py --task ner --kinds transformer --seeds 0 1 2 --add --reuse   # only the new seeds
 
 For each kind, target and seed, `kdedge compress` distils a student from the task's recipe
-(`sentiment-bilstm` or `sentiment-transformer`; `ner-bilstm`, with `student.kind=transformer` for the
-Transformer tagger) with `--set student.target=<N>x` and that seed as `student.seed` and
-`distill.seed`. All of a task's runs share one run directory, so the teacher is fine-tuned and the
-transfer set labelled once (`teacher.seed` and `data.seed` stay 0: the seeds measure the student's
-spread, on one split). A target no student of that kind can reach is reported, not fatal. One
-`kdedge bench` run then times every seed-0 student and the teacher at batch 32 x 128 tokens.
+(`sentiment-bilstm` or `sentiment-transformer`; `ner-bilstm` or `ner-transformer`) with
+`--set student.target=<N>x` and that seed as `student.seed` and `distill.seed`. All of a task's runs
+share one run directory, so the teacher is fine-tuned and the transfer set labelled once
+(`teacher.seed` and `data.seed` stay 0: the seeds measure the student's spread, on one split). A
+target no student of that kind can reach is reported, not fatal. One `kdedge bench` run then times
+every first-seed student and the teacher at batch 32 x 128 tokens. `--reuse` skips the artifacts
+already built from the same recipe, target and seed.
 
 Writes `benchmarks/results/frontier_<task>.{json,md,png}`: one table (quality kept, mean ± sd over seeds,
 against compression and against measured latency) and one plot with both views, and says up to which
@@ -29,12 +31,12 @@ from pathlib import Path
 
 from kdedge.bench.machine import fingerprint, machine_line
 from kdedge.bench.spread import mean_sd
+from kdedge.recipe import load_recipe
 
 RECIPES = {("sentiment", "bilstm"): ("sentiment-bilstm", []),
            ("sentiment", "transformer"): ("sentiment-transformer", []),
            ("ner", "bilstm"): ("ner-bilstm", []),
-           ("ner", "transformer"): ("ner-bilstm", ["student.kind=transformer", "student.init=auto",
-                                                      "student.casing=false"])}
+           ("ner", "transformer"): ("ner-transformer", [])}
 KEEP = 0.97
 
 
@@ -51,6 +53,10 @@ def main() -> None:
                         help="keep the rows of the other kinds from the task's last results (their artifacts must "
                              "still be on disk) and time them again with this run's students in one kdedge bench: "
                              "one table for kinds measured with different seeds or targets")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read an artifact already in the output folder instead of compressing again when the "
+                             "recipe it records is this run's (same recipe, target and seeds); code changes since "
+                             "it was built are not detected")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     name = f"frontier_{args.task}"
@@ -61,7 +67,7 @@ def main() -> None:
         for part in ("teacher", "teacher_cache"):
             shutil.copytree(args.teacher_from / part, run_dir / part, dirs_exist_ok=True)
     started = time.perf_counter()
-    rows = []
+    rows, reused = [], 0
     for kind in args.kinds:
         recipe, extra = RECIPES[(args.task, kind)]
         for target in args.targets:
@@ -70,10 +76,15 @@ def main() -> None:
                 sets = [*extra, f"student.target={target:g}x", f"student.seed={seed}", f"distill.seed={seed}"]
                 command = ["kdedge", "compress", "--recipe", recipe, *(p for s in sets for p in ("--set", s)),
                            "--output", str(artifact), "--run-dir", str(run_dir)]
-                print("$", " ".join(command), flush=True)
-                done = subprocess.run(command, capture_output=True, text=True)
-                print(done.stdout[-2000:], done.stderr[-2000:], flush=True)
                 row = {"kind": kind, "target": target, "seed": seed, "recipe": recipe, "artifact": str(artifact)}
+                if args.reuse and built_from(artifact, recipe, sets):
+                    print(f"reusing {artifact} (built from this recipe)", flush=True)
+                    reused += 1
+                    done = subprocess.CompletedProcess(command, 0)
+                else:
+                    print("$", " ".join(command), flush=True)
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    print(done.stdout[-2000:], done.stderr[-2000:], flush=True)
                 if done.returncode != 0:
                     row["error"] = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
                     rows.append(row)
@@ -88,20 +99,30 @@ def main() -> None:
     command = " ".join(["python benchmarks/frontier.py --task", args.task, "--kinds", *args.kinds,
                         "--targets", *(f"{t:g}" for t in args.targets), "--seeds", *map(str, args.seeds),
                         *(["--teacher-from", str(args.teacher_from)] if args.teacher_from else []),
-                        *(["--add"] if args.add else [])])
+                        *(["--add"] if args.add else []), *(["--reuse"] if args.reuse else [])])
     rows = [*earlier_rows, *rows]
     first_seed = {}
     for row in rows:
         first_seed.setdefault(row["kind"], row["seed"])
     latency = bench([row for row in rows if "error" not in row and row["seed"] == first_seed[row["kind"]]],
                     run_dir / "teacher", work / "bench.json")
-    runs = [*earlier_runs, {"command": command, "kinds": args.kinds, "minutes": (time.perf_counter() - started) / 60}]
+    runs = [*earlier_runs, {"command": command, "kinds": args.kinds, "minutes": (time.perf_counter() - started) / 60,
+                            "reused": reused}]
     summary = {"runs": runs, "machine": fingerprint(), "rows": rows, "latency": latency}
     (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
     text = markdown(summary)
     (args.output_dir / f"{name}.md").write_text(text)
     plot(summary, args.output_dir / f"{name}.png")
     print(text)
+
+
+def built_from(artifact: Path, recipe: str, sets: list[str]) -> bool:
+    """Whether `artifact` is a finished artifact of `recipe` with `sets` applied (`--reuse`)."""
+    manifest = artifact / "kdedge.json"
+    if not manifest.is_file():
+        return False
+    wanted = json.loads(json.dumps(load_recipe(recipe).with_overrides(sets).to_dict()))
+    return json.loads(manifest.read_text()).get("recipe") == wanted
 
 
 def earlier_results(path: Path, kinds: list[str]) -> tuple[list[dict], list[dict]]:
@@ -181,7 +202,9 @@ def markdown(summary: dict) -> str:
     groups = grouped(summary)
     machine = summary["machine"]
     metric = next((g["metric"] for g in groups if "metric" in g), "score").replace("_", " ")
-    lines = [*(f"command: `{run['command']}` ({run['minutes']:.0f} min)" for run in runs_of(summary)),
+    lines = [*(f"command: `{run['command']}` ({run['minutes']:.0f} min"
+               + (f"; {run['reused']} artifacts reused, built by an earlier run)" if run.get("reused") else ")")
+               for run in runs_of(summary)),
              machine_line(machine), "",
              f"| student | target | parameters | test {metric} (mean ± sd) | kept | seeds | batch 32 x 128 | "
              "vs teacher (PyTorch fp32) |",
@@ -192,9 +215,12 @@ def markdown(summary: dict) -> str:
             continue
         latency = f"{g['p50_ms']:.2f} ms" if g["p50_ms"] else "—"
         speedup = f"{g['speedup']:.0f}x" if g["speedup"] else "—"
-        lines.append(f"| {g['kind']} ({g['variant']}) | {g['target']:g}x | {g['params']:,} | {g['student_mean']:.4f} ± "
-                     f"{g['student_sd']:.4f} | {g['kept_mean']:.1%} ± {g['kept_sd']:.1%} | {g['seeds']} | {latency} | "
-                     f"{speedup} |")
+        if g["seeds"] > 1:
+            score = f"{g['student_mean']:.4f} ± {g['student_sd']:.4f} | {g['kept_mean']:.1%} ± {g['kept_sd']:.1%}"
+        else:  # one seed has no spread to show
+            score = f"{g['student_mean']:.4f} | {g['kept_mean']:.1%}"
+        lines.append(f"| {g['kind']} ({g['variant']}) | {g['target']:g}x | {g['params']:,} | {score} | {g['seeds']} | "
+                     f"{latency} | {speedup} |")
     teacher = next((g["teacher"] for g in groups if "teacher" in g), None)
     if teacher is not None:
         timing = summary["latency"].get("teacher", {}).get("p50_ms")

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from conftest import tiny_ner_recipe
 
 from kdedge.pipeline.compress import compress
@@ -56,22 +57,32 @@ def test_transformer_ner_with_staged_distillation(tiny_teacher_dir, tiny_conll, 
     assert [(e.label, e.text) for e in found] == [("person", "number")]
 
 
-def test_builtin_ner_recipe_runs_on_tiny_models(tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path):
+@pytest.mark.parametrize("name, size", [("ner-bilstm", ["student.target=null", "student.max_params=12000"]),
+                                        ("ner-transformer", ["student.target=3x"])])
+def test_builtin_ner_recipe_runs_on_tiny_models(name, size, tiny_teacher_dir, tiny_conll, tiny_csv, tmp_path):
     from kdedge.recipe import load_recipe
 
-    recipe = load_recipe("ner-bilstm").with_overrides([
+    recipe = load_recipe(name).with_overrides([
         f"teacher.name={tiny_teacher_dir}", "teacher.epochs=10", "teacher.learning_rate=2e-3",
         f"data.source={tiny_conll}", f"data.transfer={tiny_csv}", "data.transfer_encoding=utf-8",
-        "data.text_column=review", "data.max_length=32", "data.dev_size=80", "data.test_size=80",
-        "student.target=null", "student.max_params=12000",
+        "data.text_column=review", "data.max_length=32", "data.dev_size=80", "data.test_size=80", *size,
     ])
     assert [stage.name for stage in recipe.distill.stages] == ["representation", "logits", "labels"]
     result = compress(recipe, tmp_path / "artifact", tmp_path / "run")
-    assert result.manifest["recipe"]["name"] == "ner-bilstm"
+    assert result.manifest["recipe"]["name"] == name
+    assert result.manifest["student"]["kind"] == recipe.student.kind
     assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
     # the representation stage matched the teacher word by word, not one pooled state per text
     [field] = [path.name for path in (tmp_path / "run" / "teacher_cache" / "transfer").iterdir() if "hidden" in path.name]
     assert field.startswith("word-hidden-")
+
+
+def test_both_ner_recipes_share_one_teacher_and_data():
+    # so that a run of either reuses the other's fine-tuned teacher and labelled transfer set
+    from kdedge.recipe import load_recipe
+
+    bilstm, transformer = (load_recipe(name).to_dict() for name in ("ner-bilstm", "ner-transformer"))
+    assert bilstm["teacher"] == transformer["teacher"] and bilstm["data"] == transformer["data"]
 
 
 def test_words_without_tokens_do_not_shift_the_entities(ner_artifact):
