@@ -2,10 +2,10 @@
 
     python benchmarks/multitask.py [--recipe multitask-bilstm] [--seeds 0 1 2] [--set KEY=VALUE ...] [--name NAME]
 
-Distils the multi-task recipe (one BiLSTM, 30x smaller than one teacher, for tweet sentiment and
-tweet NER) and compares each task's test score with the single-task students that
-`benchmarks/compress_default.py` (sentiment) and `benchmarks/compress_default.py --recipe ner-bilstm`
-(NER) wrote: same teachers, same data, same student size. When those runs are in the results folder,
+Distils the multi-task recipe (one BiLSTM for tweet sentiment and tweet NER with the parameters of
+both single-task students together) and compares each task's test score with the single-task students
+that `benchmarks/compress_default.py` (sentiment) and `benchmarks/compress_default.py --recipe
+ner-bilstm` (NER) wrote: same teachers, same data. When those runs are in the results folder,
 their fine-tuned teachers and cached teacher outputs are reused, so only the student is trained here.
 `--seeds` repeats the multi-task distillation with other distillation seeds (same teachers and splits)
 and reports the mean ± sd. Latency of the (first seed's) multi-task artifact (both tasks, one pass)
