@@ -80,15 +80,14 @@ def main() -> None:
                 if args.reuse and built_from(artifact, recipe, sets):
                     print(f"reusing {artifact} (built from this recipe)", flush=True)
                     reused += 1
-                    done = subprocess.CompletedProcess(command, 0)
                 else:
                     print("$", " ".join(command), flush=True)
                     done = subprocess.run(command, capture_output=True, text=True)
                     print(done.stdout[-2000:], done.stderr[-2000:], flush=True)
-                if done.returncode != 0:
-                    row["error"] = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
-                    rows.append(row)
-                    break  # the other seeds of an unreachable target fail the same way
+                    if done.returncode != 0:
+                        row["error"] = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:]
+                        rows.append(row)
+                        break  # the other seeds of an unreachable target fail the same way
                 manifest = json.loads((artifact / "kdedge.json").read_text())
                 metrics = manifest["metrics"]
                 metric = "entity_f1" if "entity_f1" in metrics["teacher"] else "accuracy"
