@@ -53,6 +53,8 @@ def test_transformer_ner_with_staged_distillation(tiny_teacher_dir, tiny_conll, 
                                                                                    "labels"]
     assert result.manifest["metrics"]["student_onnx"]["entity_f1"] > 0.8
     assert result.manifest["fusion"]["Attention"] == result.manifest["student"]["config"]["num_layers"]
+    # the tagger built is the one the sizing solver planned (a token classifier has no pooler)
+    assert f"{result.manifest['student']['params']:,} parameters" in result.manifest["training"]["shape"]
     [found] = Predictor(tmp_path / "artifact").predict(["the movie number was really"])
     assert [(e.label, e.text) for e in found] == [("person", "number")]
 

@@ -85,6 +85,23 @@ def test_transformer_shape_worked_by_hand():
     assert shape.coverage == pytest.approx(coverage[285])  # two rows are the special tokens
 
 
+def test_a_token_classification_transformer_has_no_pooler_to_pay_for():
+    from transformers import BertConfig
+
+    from kdedge.students.sizing import solve_transformer_shape
+    from kdedge.students.transformer import TransformerClassifier, TransformerConfig
+
+    # the shape worked by hand above without its pooler (64² + 64 = 4,160): 69,443 before the vocabulary;
+    # (92,000 − 69,443) // 64 = 352 rows: 69,443 + 352·64 = 91,971 parameters
+    teacher = BertConfig(hidden_size=128, num_attention_heads=4, num_hidden_layers=4, intermediate_size=512)
+    sizes = {"num_layers": 2, "num_heads": 2, "hidden_size": 64, "intermediate_size": 128}
+    shape = solve_transformer_shape(92_000, zipf_coverage(20_000), teacher, 3, 32, task="token-classification", **sizes)
+    assert (shape.vocab_size, shape.params) == (352, 91_971)
+    built = TransformerClassifier(TransformerConfig(shape.vocab_size, 64, 2, 2, 128, 3, 32, base_config=teacher.to_dict(),
+                                                    task="token-classification"))
+    assert count_params(built) == shape.params
+
+
 def test_transformer_impossible_target():
     from transformers import BertConfig
 

@@ -79,7 +79,7 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         if recipe.student.latency:  # the first time on a machine, the cost model's probes take up to a minute
             reporter.note(f"estimating the latency of student shapes at {recipe.student.latency} on this CPU "
                           "(probe shapes timed once per machine, then cached)")
-        plan = plan_shape(teacher, encoder, data, recipe.student, shape_estimator(recipe.student))
+        plan = plan_shape(teacher, encoder, data, recipe.student, shape_estimator(recipe.student), recipe.data.task)
         if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
             check_attention_layer(recipe.distill, plan.shape.num_layers, teacher.model.config.num_hidden_layers)
         _teacher_layers(recipe, teacher)  # distill.hidden_layers names layers the teacher has

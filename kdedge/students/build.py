@@ -46,7 +46,7 @@ def build_student(
     """Size, trim and initialise a student for `spec`. `plan`: the shape already solved for this teacher,
     data and spec (a run solves it before fine-tuning the teacher); solved here when absent or for another spec."""
     if plan is None or plan.spec != spec:
-        plan = plan_shape(teacher, encoder, data, spec)
+        plan = plan_shape(teacher, encoder, data, spec, task=task)
     torch.manual_seed(spec.seed)
     if spec.kind == "bilstm":
         return _bilstm(teacher, plan, len(data.labels), spec, task)
@@ -65,7 +65,7 @@ class ShapePlan:
 
 
 def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig,
-               latency: LatencyOf | None = None) -> ShapePlan:
+               latency: LatencyOf | None = None, task: str = SEQUENCE) -> ShapePlan:
     """Size the student for `spec`'s target. It depends on the teacher's size and the data, not on the
     teacher's weights, so a run solves it once before fine-tuning: an impossible target fails at once.
     `latency` estimates a shape's batch latency on this machine (kdedge.export.shape_latency); with it,
@@ -100,7 +100,7 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
         budget, coverage_curve(counts, tuple(specials)), teacher_config,
         len(data.labels), spec.positions(encoder.max_length, getattr(teacher_config, "max_position_embeddings", None)),
         spec.layers, spec.heads, spec.hidden_size, spec.intermediate_size,
-        spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials), **timing,
+        spec.vocab_size, teacher_params=teacher.params, reserved_tokens=len(specials), task=task, **timing,
     )
     return ShapePlan(shape, counts, teacher_vocab, specials, spec)
 

@@ -219,12 +219,14 @@ def solve_transformer_shape(
     latency: LatencyOf | None = None,
     latency_ms: float | None = None,
     latency_spec: str = "",
+    task: str = "sequence-classification",
 ) -> TransformerShape:
     """A sub-shape of the teacher (fewer layers, heads, head dims, FFN neurons, tokens) near `budget`.
 
     Preference: ≥97% token coverage, then a width of at least 64, then whole heads (the teacher's
     head dimension), then the largest Transformer body (parameters outside the embeddings), then
-    depth (small students gain more from depth than width: Turc et al. 2019).
+    depth (small students gain more from depth than width: Turc et al. 2019). `task`: a
+    token-classification student has no pooler, so its budget goes to the rest.
     """
     from kdedge.students.transformer import TransformerConfig
 
@@ -245,7 +247,7 @@ def solve_transformer_shape(
                 width = heads * head_dim
                 ratios = [intermediate_size] if intermediate_size else [width * r for r in (1, 2, 3, 4)]
                 for inner in (i for i in ratios if i <= teacher_config.intermediate_size):
-                    shape = TransformerConfig(0, width, layers, heads, inner, num_labels, max_position)
+                    shape = TransformerConfig(0, width, layers, heads, inner, num_labels, max_position, task=task)
                     fixed = shape.params
                     v = vocab_size or min(max_vocab, (budget - fixed) // width)
                     if v < min(MIN_VOCAB, max_vocab):
@@ -261,9 +263,9 @@ def solve_transformer_shape(
                     candidates.append((score, TransformerShape(layers, heads, head_dim, inner, int(v), int(params),
                                                                covered, "")))
     if not candidates:
-        smallest = TransformerConfig(min(MIN_VOCAB, max_vocab), 4, 1, 1, 4, num_labels, max_position).params
+        smallest = TransformerConfig(min(MIN_VOCAB, max_vocab), 4, 1, 1, 4, num_labels, max_position, task=task).params
         largest = TransformerConfig(max_vocab, teacher_config.hidden_size, teacher_config.num_hidden_layers,
-                                    teacher_heads, teacher_config.intermediate_size, num_labels, max_position).params
+                                    teacher_heads, teacher_config.intermediate_size, num_labels, max_position, task=task).params
         hint = (f"reachable targets for this teacher and data run from {teacher_params / largest:.3g}x to "
                 f"{teacher_params / smallest:.3g}x" if teacher_params else
                 f"reachable sizes run from {smallest:,} to {largest:,} parameters")
