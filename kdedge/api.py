@@ -48,11 +48,12 @@ def recipe_with_options(
     """The chosen recipe with the options applied, as `kdedge compress` does: the named options win over
     `overrides` (`"distill.epochs=3"` strings, read as YAML) and `values` (dotted keys, taken as given)."""
     from kdedge.data.sources import describe_source
-    from kdedge.recipe import Recipe, load_recipe
+    from kdedge.recipe import DEFAULT_RECIPE, Recipe, load_recipe, sibling_recipe
 
     own_data = data is not None and recipe is None
-    if recipe is None and student == "transformer":
-        recipe = "sentiment-transformer"  # the built-in default for a Transformer student
+    if student is not None and not isinstance(recipe, Recipe):
+        # a built-in recipe's sibling for that kind (same teacher and data): its learning rate, dropout and schedule
+        recipe = sibling_recipe(str(recipe or DEFAULT_RECIPE), student) or recipe
     chosen = recipe if isinstance(recipe, Recipe) else load_recipe(None if recipe is None else str(recipe))
     if own_data:
         # a user's own data: the built-in recipe's column names, sizes and encoding do not apply
@@ -63,10 +64,10 @@ def recipe_with_options(
         chosen = chosen.with_values(dict(values))
     # the options name files, columns and models: taken as typed, never read as YAML
     options: dict[str, object] = {}
-    if student is not None and student != chosen.student.kind:
+    if student is not None and student != chosen.student.kind:  # a recipe with no sibling for that kind
         options["description"] = f"{chosen.description} (student: {student})"
-    if student is not None and init is None:
-        options["student.init"] = "auto"  # the recipe's init may belong to the other kind
+        if init is None:
+            options["student.init"] = "auto"  # the recipe's init belongs to the other kind
     if student is not None and student != "bilstm":
         options["student.casing"] = False  # a BiLSTM input (ner-bilstm's); a Transformer has no casing table
     if max_params is not None and target is None:

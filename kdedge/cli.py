@@ -59,7 +59,7 @@ def compress(
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label.")] = None,
     target: Annotated[Optional[str], typer.Option(help="Compression ratio, teacher/student parameters, e.g. 30x.")] = None,
-    student: Annotated[Optional[str], typer.Option(help="Student kind: bilstm or transformer.")] = None,
+    student: Annotated[Optional[str], typer.Option(help="Student kind: bilstm or transformer. On a built-in recipe, its sibling for that kind (same teacher and data: ner-bilstm -> ner-transformer), with that kind's learning rate and dropout.")] = None,
     init: Annotated[Optional[str], typer.Option(help="Student initialisation: pca (BiLSTM), etd-impt, etd-rand (Transformer), random.")] = None,
     max_params: Annotated[Optional[int], typer.Option(help="Cap the student's parameters instead of --target.")] = None,
     reconstruct: Annotated[Optional[bool], typer.Option("--reconstruct/--no-reconstruct", help="Re-fit an extracted Transformer's layers to the teacher's activations by least squares before distilling (default: on).")] = None,

@@ -151,6 +151,23 @@ def load_recipe(name_or_path: str | Path | None = None) -> Recipe:
     return Recipe.from_dict(values)
 
 
+def sibling_recipe(name: str, kind: str) -> str | None:
+    """The built-in recipe for a `kind` student on built-in recipe `name`'s teacher and data (e.g. ner-bilstm →
+    ner-transformer): the learning rate, dropout and schedule tuned for that kind. None where there is none."""
+    known = builtin_recipes()
+    if name not in known:
+        return None
+    base = load_recipe(name)
+    if base.student.kind == kind:
+        return name
+    for other in known:
+        candidate = load_recipe(other)
+        if (candidate.student.kind == kind and candidate.teacher == base.teacher and candidate.data == base.data
+                and candidate.tasks == base.tasks):
+            return other
+    return None
+
+
 def _build(cls: type, values: Any, path: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"recipe key {path or '(top level)'!r} must be a mapping, got {values!r}")

@@ -190,13 +190,26 @@ def test_column_and_teacher_names_are_taken_as_typed(column):
     assert (recipe.data.text_column, recipe.data.label_column, recipe.teacher.name) == (column, column, column)
 
 
-@pytest.mark.parametrize("name", ["ner-bilstm", "multitask-bilstm"])
-def test_a_documented_student_switch_on_another_recipe(name):
-    recipe = options(recipe=name, student="transformer")
-    assert recipe.student.kind == "transformer" and recipe.student.init == "auto"
+def test_a_student_switch_on_a_recipe_with_no_sibling_for_that_kind():
+    recipe = options(recipe="multitask-bilstm", student="transformer")
+    assert recipe.name == "multitask-bilstm" and recipe.student.kind == "transformer" and recipe.student.init == "auto"
     assert recipe.student.casing is False  # the recipe's casing input is for BiLSTMs
     assert recipe.description.endswith("(student: transformer)")
-    assert options(recipe=name, student="bilstm").student.casing is True
+    assert options(recipe="multitask-bilstm", student="bilstm").student.casing is True
+
+
+@pytest.mark.parametrize("name, kind, sibling", [("ner-bilstm", "transformer", "ner-transformer"),
+                                                 ("ner-transformer", "bilstm", "ner-bilstm"),
+                                                 ("sentiment-transformer", "bilstm", "sentiment-bilstm"),
+                                                 (None, "transformer", "sentiment-transformer"),
+                                                 ("ner-bilstm", "bilstm", "ner-bilstm")])
+def test_a_student_switch_on_a_builtin_recipe_takes_its_sibling_for_that_kind(name, kind, sibling):
+    from kdedge.recipe import load_recipe
+
+    # the sibling's learning rate and dropout (ner-bilstm's 2e-3 undid an extracted Transformer's start)
+    recipe = options(recipe=name, student=kind, set_=["distill.epochs=3"])
+    assert recipe.to_dict() == load_recipe(sibling).with_overrides(["distill.epochs=3"]).to_dict()
+    assert options(recipe=name, student=kind, init="random").student.init == "random"
 
 
 def test_set_keeps_typed_yaml_values_and_options_win():
