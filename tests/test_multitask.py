@@ -260,3 +260,20 @@ def test_a_second_run_reuses_the_stages_and_from_stage_reruns_them(multitask_art
     assert rerun.manifest["metrics"]["student"] == result.manifest["metrics"]["student"]  # seeded: the same student
     with pytest.raises(ConfigError, match="no distillation stage named 'nope'"):
         compress_multitask(recipe, root / "never", root / "run", from_stage="nope")
+
+
+def test_kept_multitask_stages_are_not_reused_for_another_shape(multitask_artifact, tiny_teacher_dir, tiny_conll,
+                                                               tiny_csv, monkeypatch):
+    from kdedge.students import sizing
+
+    result, folder = multitask_artifact
+    root = folder.parent
+    stamp = root / "run" / "student-multitask-bilstm" / "1-representation" / "stage.json"
+    before = stamp.stat().st_mtime_ns
+    width = result.manifest["student"]["config"]["encoder"]["embedding_dim"]
+    # the same recipe, but a sizing solver (a later kdedge version) that chooses another shape for it
+    monkeypatch.setattr(sizing, "EMBEDDING_GRID", tuple(w for w in sizing.EMBEDDING_GRID if w != width))
+    reshaped = compress_multitask(staged_recipe(root, tiny_teacher_dir, tiny_conll, tiny_csv), root / "reshaped",
+                                  root / "run")
+    assert reshaped.manifest["student"]["config"]["encoder"]["embedding_dim"] != width
+    assert stamp.stat().st_mtime_ns != before

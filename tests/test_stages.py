@@ -70,6 +70,20 @@ def test_resume_from_a_named_stage_reruns_it_and_the_rest(staged):
     assert manifest["metrics"]["student_onnx"]["accuracy"] > 0.8
 
 
+def test_kept_stages_are_not_reused_for_a_student_of_another_shape(staged, monkeypatch):
+    from kdedge.students import sizing
+
+    recipe, result, root = staged
+    width = result.manifest["student"]["config"]["embedding_dim"]
+    before = stage_files(root / "run")
+    # the same recipe, but a sizing solver (a later kdedge version) that chooses another shape for it
+    monkeypatch.setattr(sizing, "EMBEDDING_GRID", tuple(w for w in sizing.EMBEDDING_GRID if w != width))
+    again = compress(recipe, root / "artifact-reshaped", root / "run")
+    assert again.manifest["student"]["config"]["embedding_dim"] != width
+    after = stage_files(root / "run")
+    assert all(after[name] != before[name] for name in before)
+
+
 def test_unknown_stage_name_is_refused(staged):
     recipe, _, root = staged
     with pytest.raises(ConfigError, match="no distillation stage named 'warmup'"):

@@ -142,14 +142,16 @@ def _prepare_student(
     """Build a student (sized, initialised from the teacher) and run the recipe's distillation stages.
 
     Each finished stage is kept in `run_dir/student-<kind>/<n>-<name>` under a key chained from the
-    teacher, the data, the student spec and every stage up to it; a later run resumes after the last
-    stage whose key still matches, or from `from_stage`.
+    teacher, the data, the student spec and the shape solved for it (a new version of the solver may
+    choose another) and every stage up to it; a later run resumes after the last stage whose key still
+    matches, or from `from_stage`.
     """
     teacher, data = prepared.teacher, prepared.data
     stages = recipe.distill.resolved_stages
     distill_common = {k: v for k, v in recipe.to_dict()["distill"].items() if k != "stages"}
+    planned = prepared.student_plan.dimensions if prepared.student_plan is not None else None
     folders, keys = stage_plan(recipe.distill, run_dir / f"student-{recipe.student.kind}",
-                               run_key(prepared.logits_key, recipe.to_dict()["student"], distill_common))
+                               run_key(prepared.logits_key, recipe.to_dict()["student"], distill_common, planned))
     done = resume_point(recipe.distill, folders, keys, from_stage)
 
     config_class, model_class = student_classes(recipe.student.kind)

@@ -44,7 +44,7 @@ from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe, task_recipes
 from kdedge.students import student_classes
-from kdedge.students.build import build_student, casing_stride
+from kdedge.students.build import build_student, casing_stride, plan_shape
 from kdedge.students.multitask import MultiTaskStudent, TaskSpec
 from kdedge.teacher.loading import count_params
 from kdedge_runtime import Predictor
@@ -90,8 +90,10 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     stages = recipe.distill.resolved_stages
     values = recipe.to_dict()
     distill_common = {k: v for k, v in values["distill"].items() if k != "stages"}
+    sizing_data = dataclasses.replace(first.data, transfer=union)
+    plan = plan_shape(first.teacher, encoder, sizing_data, recipe.student, task=specs[0].task)
     base_key = run_key([(name, p.logits_key) for name, p in prepared.items()], values["student"], distill_common,
-                       values["tasks"])
+                       values["tasks"], plan.dimensions)
     folders, keys = stage_plan(recipe.distill, run_dir / f"student-multitask-{recipe.student.kind}", base_key)
     done = resume_point(recipe.distill, folders, keys, from_stage)
     if done >= 0:
@@ -104,8 +106,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         reporter.step(f"student: reusing the multi-task {recipe.student.kind} after stage {done + 1} "
                       f"({stages[done].name}) in {folders[done]}")
     else:
-        sizing_data = dataclasses.replace(first.data, transfer=union)
-        built = build_student(first.teacher, encoder, sizing_data, recipe.student, reporter, specs[0].task)
+        built = build_student(first.teacher, encoder, sizing_data, recipe.student, reporter, specs[0].task, plan)
         single_config = built.model.config
         student = MultiTaskStudent(built.model, specs, recipe.student.dropout)
         tokenizer, pad_token_id, shape, teacher_ids = built.tokenizer, built.pad_token_id, built.shape, built.teacher_ids

@@ -6,7 +6,7 @@ lookup table maps teacher ids to its rows), a trimmed copy for the Transformer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -62,6 +62,12 @@ class ShapePlan:
     teacher_vocab: int
     specials: list[int]  # token ids every trimmed vocabulary keeps
     spec: StudentConfig  # what it was solved for
+
+    @property
+    def dimensions(self) -> dict:
+        """The shape's sizes, what the student's weights depend on (not the reasons or latency estimates)."""
+        return {key: value for key, value in asdict(self.shape).items()
+                if key not in ("params", "coverage", "reason", "estimated_ms", "considered")}
 
 
 def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: StudentConfig,
