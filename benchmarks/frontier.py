@@ -5,6 +5,7 @@
     python benchmarks/frontier.py --task ner
     python benchmarks/frontier.py --task sentiment --kinds transformer --seeds 0 --add   # beside the last table's kinds
     python benchmarks/frontier.py --task ner --kinds transformer --seeds 0 1 2 --add --reuse   # only the new seeds
+    python benchmarks/frontier.py --task ner --replot   # the table and plot again from the results JSON
 
 For each kind, target and seed, `kdedge compress` distils a student from the task's recipe
 (`sentiment-bilstm` or `sentiment-transformer`; `ner-bilstm` or `ner-transformer`) with
@@ -58,8 +59,15 @@ def main() -> None:
                              "recipe it records is this run's (same recipe, target and seeds); code changes since "
                              "it was built are not detected")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--replot", action="store_true",
+                        help="only write the table and plot again from the task's results JSON (nothing is run)")
     args = parser.parse_args()
     name = f"frontier_{args.task}"
+    if args.replot:
+        summary = json.loads((args.output_dir / f"{name}.json").read_text())
+        (args.output_dir / f"{name}.md").write_text(markdown(summary))
+        plot(summary, args.output_dir / f"{name}.png")
+        return
     work = args.output_dir / name
     earlier_runs, earlier_rows = earlier_results(args.output_dir / f"{name}.json", args.kinds) if args.add else ([], [])
     run_dir = work / "run"
@@ -243,6 +251,7 @@ def plot(summary: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     groups = [g for g in grouped(summary) if "error" not in g]
     figure, (by_size, by_speed) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -256,10 +265,17 @@ def plot(summary: dict, path: Path) -> None:
         for g in timed:
             by_speed.annotate(f"{g['target']:g}x", (g["p50_ms"], 100 * g["kept_mean"]), fontsize=8,
                               textcoords="offset points", xytext=(4, 4))
-    for axis, label in ((by_size, "compression (teacher parameters / student parameters)"),
-                        (by_speed, "median latency, batch 32 x 128 tokens (ms, this CPU)")):
+    latencies = [g["p50_ms"] for g in groups if g["p50_ms"]]
+    steps = [m * 10 ** e for e in range(-1, 5) for m in (1, 2, 5)]
+    speed_ticks = [t for t in steps if min(latencies, default=1) / 1.5 <= t <= max(latencies, default=1) * 1.5]
+    for axis, label, ticks in ((by_size, "compression (teacher parameters / student parameters)",
+                                sorted({g["target"] for g in groups})),
+                               (by_speed, "median latency, batch 32 x 128 tokens (ms, this CPU)", speed_ticks)):
         axis.axhline(100 * KEEP, color="grey", linestyle="--", linewidth=0.8)
         axis.set_xscale("log")
+        axis.set_xticks(ticks)  # plain numbers at the targets and at 1-2-5 steps, not 10^k labels
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_xlabel(label)
         axis.set_ylabel("teacher's quality kept (%)")
         axis.legend()
