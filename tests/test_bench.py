@@ -46,6 +46,33 @@ def test_rows_cover_every_model_and_setting(artifact, tiny_teacher_dir):
     jsonschema.validate(result.to_dict(), SCHEMA)
 
 
+def test_artifacts_with_the_same_folder_name_are_each_timed_and_told_apart(artifact, tmp_path, monkeypatch):
+    import shutil
+
+    from kdedge.bench import runner
+
+    copies = [shutil.copytree(artifact, tmp_path / side / "artifact") for side in ("left", "right")]
+    ran = []
+
+    def recording_loader(path, providers):
+        return lambda threads: lambda ids, mask: ran.append(Path(path))
+
+    monkeypatch.setattr(runner, "_onnx_loader", recording_loader)
+    result = run_benchmark(copies, None, TINY)
+    assert {row.model for row in result.results} == {"left/artifact (bilstm)", "right/artifact (bilstm)"}
+    # each copy's rows timed its own models (not the last-loaded copy's twice)
+    assert {path.relative_to(tmp_path).parts[0] for path in ran} == {"left", "right"}
+    assert len(set(ran)) == 2 * len({row.variant for row in result.results})
+
+
+def test_artifact_names_grow_only_as_far_as_they_must(tmp_path):
+    from kdedge.bench.runner import artifact_names
+
+    folders = [tmp_path / "a" / "artifact", tmp_path / "b" / "artifact", tmp_path / "c" / "other",
+               tmp_path / "x" / "same" / "model", tmp_path / "y" / "same" / "model", tmp_path / "c" / "other"]
+    assert artifact_names(folders) == ["a/artifact", "b/artifact", "other", "x/same/model", "y/same/model", "other"]
+
+
 def test_speedups_are_ratios_of_medians_in_the_same_setting():
     def row(model, batch, p50):
         return Row(model, "v", "cpu", batch, 128, 2, p50, p50, p50, batch / p50 * 1000, 5, 0.1, 10.0)

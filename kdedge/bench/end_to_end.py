@@ -56,16 +56,17 @@ def run_end_to_end(artifacts: list[Path], texts: list[str], batch_sizes: tuple[i
                    warmup: int = 2, reporter=None) -> list[EndToEndRow]:
     """Time `Predictor.predict` on consecutive batches of `texts` for every artifact, batch size and
     thread count: at least `min_calls` calls and `min_seconds`, at most `max_seconds` per cell."""
-    from kdedge.bench.runner import require_artifacts
+    from kdedge.bench.runner import artifact_names, require_artifacts
     from kdedge.progress import Reporter
     from kdedge_runtime import Predictor
 
     require_artifacts(artifacts)
     reporter = reporter or Reporter(quiet=True)
     rows = []
-    cells = [(folder, t, b) for folder in artifacts for t in threads for b in batch_sizes]
+    cells = [(folder, name, t, b) for folder, name in zip(artifacts, artifact_names(artifacts)) for t in threads
+             for b in batch_sizes]
     with reporter.progress("end to end", len(cells)) as task:
-        for folder, thread_count, batch_size in cells:
+        for folder, name, thread_count, batch_size in cells:
             predictor = Predictor(folder, threads=thread_count)
             batches = [texts[(start + i) % len(texts)] for start in range(0, max(len(texts), batch_size), batch_size)
                        for i in range(batch_size)]
@@ -85,12 +86,12 @@ def run_end_to_end(artifacts: list[Path], texts: list[str], batch_sizes: tuple[i
                     break
             wall, model = float(np.sum(walls)), float(np.sum(models))
             rows.append(EndToEndRow(
-                model=Path(folder).name, variant=predictor.manifest.raw.get("variant", "fp32"),
+                model=name, variant=predictor.manifest.raw.get("variant", "fp32"),
                 batch_size=batch_size, threads=thread_count, texts=len(texts), calls=len(walls),
                 p50_ms=float(np.percentile(walls, 50)) * 1000, p99_ms=float(np.percentile(walls, 99)) * 1000,
                 texts_per_second=batch_size * len(walls) / wall, model_share=model / wall,
                 outside_share=1 - model / wall))
-            task.advance(info=f"{Path(folder).name} b{batch_size}: {rows[-1].outside_share:.0%} outside the model")
+            task.advance(info=f"{name} b{batch_size}: {rows[-1].outside_share:.0%} outside the model")
     return rows
 
 

@@ -124,6 +124,24 @@ def bench(
     return run_benchmark(folders, against, config, reporter=Reporter(quiet=quiet))
 
 
+def artifact_names(folders: list[Path]) -> list[str]:
+    """Each artifact folder's name in the tables: its own name, with as many parent folders as tell it apart
+    from the others (`a/artifact`, `b/artifact`); the same folder given twice keeps one name."""
+    paths = [Path(folder).resolve() for folder in folders]
+
+    def tail(path: Path, depth: int) -> str:
+        return "/".join(path.parts[-depth:])
+
+    names = []
+    for path in paths:
+        depth = 1
+        while depth < len(path.parts) and any(tail(other, depth) == tail(path, depth) and other != path
+                                               for other in paths):
+            depth += 1
+        names.append(tail(path, depth))
+    return names
+
+
 def require_artifacts(folders: list[Path]) -> None:
     """Every folder holds a kdedge artifact, or a KdedgeError names the first that does not."""
     from kdedge.errors import KdedgeError
@@ -142,7 +160,8 @@ def run_benchmark(
     require_artifacts(artifacts)
     reporter = reporter or Reporter(quiet=True)
     providers = _providers(config.provider)
-    candidates = [candidate for folder in artifacts for candidate in _artifact_candidates(Path(folder), providers)]
+    candidates = [candidate for folder, name in zip(artifacts, artifact_names(artifacts))
+                  for candidate in _artifact_candidates(Path(folder), name, providers)]
     notes: list[str] = []
     if against:
         num_labels = len(json.loads((Path(artifacts[0]) / "kdedge.json").read_text())["labels"]) if artifacts else 2
@@ -164,20 +183,19 @@ def _measure(candidates: list[Candidate], config: BenchConfig, notes: list[str],
     cells = [(t, s, b) for t in config.threads for s in config.seq_lens for b in config.batch_sizes]
     with reporter.progress("benchmarking", len(cells) * len(candidates)) as task:
         for threads in config.threads:
-            runners = {}
+            runners = []  # by position: two candidates may share a name and variant (the same folder twice)
             for candidate in candidates:
                 started = time.perf_counter()
-                runners[candidate.model, candidate.variant] = (candidate.load(threads), time.perf_counter() - started)
+                runners.append((candidate.load(threads), time.perf_counter() - started))
             for seq_len in config.seq_lens:
                 for batch in config.batch_sizes:
-                    for candidate in candidates:
+                    for candidate, (run, load_seconds) in zip(candidates, runners):
                         if candidate.max_length is not None and seq_len > candidate.max_length:
                             note = f"{candidate.model}: skipped sequence length {seq_len} (built for {candidate.max_length})"
                             if note not in result.notes:
                                 result.notes.append(note)
                             task.advance()
                             continue
-                        run, load_seconds = runners[candidate.model, candidate.variant]
                         ids = rng.integers(1, max(2, candidate.vocab_size), size=(batch, seq_len), dtype=np.int64)
                         mask = np.ones_like(ids)
                         times = _time(lambda: run(ids, mask), config)
@@ -303,7 +321,7 @@ def _onnx_loader(path: Path, providers: list[str]):
     return load
 
 
-def _artifact_candidates(folder: Path, providers: list[str]) -> list[Candidate]:
+def _artifact_candidates(folder: Path, name: str, providers: list[str]) -> list[Candidate]:
     """The model an artifact ships, then every variant it keeps under variants/ (export.keep_variants)."""
     from tokenizers import Tokenizer
 
@@ -321,7 +339,7 @@ def _artifact_candidates(folder: Path, providers: list[str]) -> list[Candidate]:
                for path in sorted((folder / VARIANTS_DIR).glob("model.*.onnx"))]
     return [
         Candidate(
-            model=f"{folder.name} ({student.get('kind', 'student')})",
+            model=f"{name} ({student.get('kind', 'student')})",
             variant=variant,
             load=_onnx_loader(path, providers),
             vocab_size=vocab,
