@@ -93,11 +93,11 @@ def test_runtime_answers_every_task_in_one_call(multitask_artifact):
     assert predictor.tasks == ["sentiment", "ner"]
     text = "so the movie report was lovely superb today"
     [result] = predictor.predict([text])
-    assert set(result) == {"sentiment", "ner"}
-    assert isinstance(result["sentiment"], Prediction)
-    assert result["sentiment"].label in {"positive", "negative", "neutral"}
+    assert set(result.tasks) == {"sentiment", "ner"}
+    assert isinstance(result.tasks["sentiment"], Prediction)
+    assert result.tasks["sentiment"].label in {"positive", "negative", "neutral"}
     assert all(isinstance(entity, Entity) and text[entity.start:entity.end] == entity.text
-               for entity in result["ner"])
+               for entity in result.tasks["ner"].entities)
     logits = predictor.logits([text, "the food was awful"])
     assert logits["sentiment"].shape == (2, 3) and logits["ner"].shape == (2, 32, 5)
 
@@ -119,7 +119,7 @@ def test_transformer_multitask_student_exports_fused(tiny_teacher_dir, tiny_conl
     assert manifest["fusion"].get("Attention", 0) >= 1 and manifest["fusion"].get("SkipLayerNormalization", 0) >= 1
     assert manifest["parity"]["fp32_max_abs_logit_difference"] <= manifest["parity"]["atol"]
     [result_row] = Predictor(tmp_path / "artifact").predict(["the food was awful"])
-    assert set(result_row) == {"sentiment", "ner"}
+    assert set(result_row.tasks) == {"sentiment", "ner"}
 
 
 def test_multitask_student_shares_its_encoder_and_reuses_the_built_head():

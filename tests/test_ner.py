@@ -26,11 +26,15 @@ def test_bilstm_ner_learns_entities(ner_artifact):
 def test_runtime_returns_entities_with_character_offsets(ner_artifact):
     _, folder = ner_artifact
     text = "so   the movie report was  lovely superb today"
-    [found] = Predictor(folder).predict([text])
-    assert found == [Entity("person", 15, 21, "report", found[0].score),
-                     Entity("geo-loc", 27, 40, "lovely superb", found[1].score)]
+    [result] = Predictor(folder).predict([text])
+    found = result.entities
+    assert found == (Entity("person", 15, 21, "report", found[0].score),
+                     Entity("geo-loc", 27, 40, "lovely superb", found[1].score))
     assert all(0 < entity.score <= 1 for entity in found)
-    assert Predictor(folder).predict(["", "honestly just so"]) == [[], []]
+    assert result.tags[3:7] == ("B-person", "O", "B-geo-loc", "I-geo-loc") and not result.truncated
+    assert [r.entities for r in Predictor(folder).predict(["", "honestly just so"])] == [(), ()]
+    generated = Predictor(folder).predict(t for t in [text, "honestly just so"])  # any iterable, read once
+    assert [r.entities for r in generated] == [found, ()]
 
 
 def test_runtime_cli_prints_entities(ner_artifact, capsys):
@@ -55,7 +59,7 @@ def test_transformer_ner_with_staged_distillation(tiny_teacher_dir, tiny_conll, 
     assert result.manifest["fusion"]["Attention"] == result.manifest["student"]["config"]["num_layers"]
     # the tagger built is the one the sizing solver planned (a token classifier has no pooler)
     assert f"{result.manifest['student']['params']:,} parameters" in result.manifest["training"]["shape"]
-    [found] = Predictor(tmp_path / "artifact").predict(["the movie number was really"])
+    [found] = [r.entities for r in Predictor(tmp_path / "artifact").predict(["the movie number was really"])]
     assert [(e.label, e.text) for e in found] == [("person", "number")]
 
 
@@ -91,12 +95,12 @@ def test_words_without_tokens_do_not_shift_the_entities(ner_artifact):
     # a zero-width space, a lone combining accent and a variation selector are words with no token
     _, folder = ner_artifact
     text = "so \u200b the movie report \u0301 was \ufe0f lovely superb today"
-    [found] = Predictor(folder).predict([text])
+    [found] = [r.entities for r in Predictor(folder).predict([text])]
     report, place = text.index("report"), text.index("lovely superb")
     assert [(e.label, e.start, e.end, e.text) for e in found] == [
         ("person", report, report + 6, "report"), ("geo-loc", place, place + 13, "lovely superb")]
     [alone] = Predictor(folder).predict(["\u200b"])
-    assert alone == []
+    assert alone.entities == () and alone.tags == ("O",)
 
 
 def test_a_word_without_a_token_is_o_and_teaches_nothing():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import sentiment_rows
 
-from kdedge_runtime import ArtifactError, Predictor
+from kdedge_runtime import ArtifactError, InputError, KdedgeRuntimeError, Predictor
 
 
 def test_import_does_not_load_torch_or_transformers():
@@ -76,9 +76,14 @@ def test_threads_share_one_predictor(artifact):
     assert all(result == expected for result in results)
 
 
-def test_single_string_is_a_clear_type_error(artifact):
-    with pytest.raises(TypeError, match="list of texts"):
-        Predictor(artifact).predict("just one text")
+def test_bad_texts_are_an_input_error_of_the_runtime_family(artifact):
+    predictor = Predictor(artifact)
+    for bad, words in (("just one text", "list of texts"), (["fine", 3], "text #1 is int"), (7, "not int")):
+        with pytest.raises(InputError, match=words) as caught:
+            predictor.predict(bad)
+        assert isinstance(caught.value, KdedgeRuntimeError) and isinstance(caught.value, ValueError)
+    with pytest.raises(KdedgeRuntimeError):
+        Predictor(artifact.parent / "no-such-folder")
 
 
 def test_folder_without_manifest(tmp_path):

@@ -29,9 +29,10 @@ def test_any_text_gets_entities_inside_it(ner_artifact, texts):
     _, folder = ner_artifact
     results = Predictor(folder, threads=1).predict(texts, batch_size=4)
     assert len(results) == len(texts)
-    for text, entities in zip(texts, results, strict=True):
+    for text, result in zip(texts, results, strict=True):
         end_of_previous = 0
-        for entity in entities:
+        assert len(result.tags) == len(result.tag_scores) == min(len(text.split()), 32)
+        for entity in result.entities:
             assert isinstance(entity, Entity) and entity.label in ("person", "geo-loc")
             assert end_of_previous <= entity.start < entity.end <= len(text)  # in order, not overlapping
             assert entity.text == text[entity.start:entity.end] and entity.text == entity.text.strip()

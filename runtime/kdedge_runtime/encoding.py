@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,17 @@ def casing_class(word: str) -> int:
     if cased[0].isupper() and all(character.islower() for character in cased[1:]):
         return 2
     return 3 if all(character.isupper() for character in cased) else 4
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Texts as the model reads them: ids per text (not padded), for word-level outputs each word's
+    first-token position (`TextEncoder.encode_words`; None otherwise), and whether each text was cut at
+    max_length."""
+
+    ids: list[list[int]]
+    firsts: list[list[int]] | None
+    truncated: list[bool]
 
 
 class TextEncoder:
@@ -66,6 +78,21 @@ class TextEncoder:
         encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
         return [encoding.ids for encoding in encode(texts)]
 
+    def encode_flagged(self, texts: list[str], by_words: bool = False) -> Encoded:
+        """`encode` (or with `by_words`, `encode_words`), with each text's truncation flag: the same ids."""
+        texts = list(texts)
+        if by_words:
+            id_lists, firsts, encodings = self._encode_words(texts)
+        else:
+            if self.casing_stride:
+                encodings = self._tokenizer.encode_batch(texts)
+                id_lists = [self._with_casing(encoding, text) for encoding, text in zip(encodings, texts, strict=True)]
+            else:
+                encodings = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)(texts)
+                id_lists = [encoding.ids for encoding in encodings]
+            firsts = None
+        return Encoded(id_lists, firsts, [bool(encoding.overflowing) for encoding in encodings])
+
     def _with_casing(self, encoding, text: str, words: list[str] | None = None) -> list[int]:
         """The encoding's ids with each token's word casing folded in. With `words` (pre-split input) a
         token's word is `words[word_id]`; else it is the whitespace-separated piece of `text` in which
@@ -89,6 +116,10 @@ class TextEncoder:
         word shifts onto another's position. At most `max_length` words are reported (a model has no
         more positions to label; the words after them are cut off anyway).
         """
+        id_lists, firsts, _ = self._encode_words(texts)
+        return id_lists, firsts
+
+    def _encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]], list]:
         words = [text.split() for text in texts]
         encodings = self._tokenizer.encode_batch(words, is_pretokenized=True)
         id_lists, firsts = [], []
@@ -99,7 +130,7 @@ class TextEncoder:
                     first[word] = position
             id_lists.append(self._with_casing(encoding, "", text_words) if self.casing_stride else encoding.ids)
             firsts.append(first)
-        return id_lists, firsts
+        return id_lists, firsts, encodings
 
     def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""

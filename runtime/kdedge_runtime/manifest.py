@@ -7,6 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdedge_runtime.errors import ArtifactError
+
+__all__ = ["ArtifactError", "Manifest", "TaskOutput", "read_manifest", "verify_file", "schema_version"]
+
 SCHEMA_VERSION = 2  # the newest kdedge.json this runtime reads; it reads every version from 1 up
 MANIFEST_NAME = "kdedge.json"
 
@@ -16,10 +20,6 @@ def schema_version(manifest: dict) -> int:
     serving what they can: 2 when ids carry word casing (`casing_stride`; a runtime of schema 1 would
     feed the model plain ids), else 1."""
     return 2 if manifest.get("casing_stride") else 1
-
-
-class ArtifactError(Exception):
-    """An artifact folder that cannot be served, with a message that says why."""
 
 
 MULTI_TASK = "multi-task"

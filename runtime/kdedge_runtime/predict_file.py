@@ -22,13 +22,11 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
-from kdedge_runtime.predictor import Predictor, as_json
+from kdedge_runtime.errors import InputError
+from kdedge_runtime.predictor import Predictor
+from kdedge_runtime.results import MULTI_TASK, TOKEN, Prediction, as_json
 
 FORMATS = (".txt", ".jsonl", ".csv")
-
-
-class InputError(Exception):
-    """A batch-prediction input or output the user can fix; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +51,15 @@ class FileSummary:
         return self.texts / self.seconds if self.seconds > 0 else 0.0
 
 
-def result_record(text: str, prediction) -> dict:
-    """One output line: the text and its label and score, its entities, or (multi-task) each task's result."""
-    if isinstance(prediction, dict):
-        return {"text": text, **as_json(prediction)}
-    if isinstance(prediction, list):
-        return {"text": text, "entities": as_json(prediction)}
-    return {"text": text, "label": prediction.label, "score": round(prediction.score, 6)}
+def result_record(text: str, prediction: Prediction) -> dict:
+    """One output line: the text and its label and score, its entities, or (multi-task) each task's result;
+    `"truncated": true` when the text was longer than the model reads."""
+    flag = {"truncated": True} if prediction.truncated else {}
+    if prediction.task == MULTI_TASK:
+        return {"text": text, **as_json(prediction), **flag}
+    if prediction.task == TOKEN:
+        return {"text": text, "entities": as_json(prediction), **flag}
+    return {"text": text, "label": prediction.label, "score": round(prediction.score, 6), **flag}
 
 
 class InputTexts:

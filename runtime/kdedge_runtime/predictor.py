@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,27 +14,13 @@ import onnxruntime as ort
 
 from kdedge_runtime.bio import spans
 from kdedge_runtime.encoding import TextEncoder, length_buckets
-from kdedge_runtime.manifest import MULTI_TASK, ArtifactError, TaskOutput, read_manifest, verify_file
+from kdedge_runtime.errors import ArtifactError, InputError
+from kdedge_runtime.manifest import MULTI_TASK, TaskOutput, read_manifest, verify_file
+from kdedge_runtime.results import SEQUENCE, TOKEN, Entity, Prediction, as_json
 
-SEQUENCE, TOKEN = "sequence-classification", "token-classification"
+__all__ = ["Predictor", "Prediction", "Entity", "as_json", "SEQUENCE", "TOKEN", "SUPPORTED_TASKS"]
 SUPPORTED_TASKS = (SEQUENCE, TOKEN)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Entity:
-    """A named entity found in a text: `text[start:end]` is its surface form."""
-
-    label: str  # the entity type, e.g. person
-    start: int  # character offsets into the input text
-    end: int
-    text: str
-    score: float  # mean over its words of the probability of each word's tag
+LOG = logging.getLogger(__name__)
 
 
 class Predictor:
@@ -90,6 +77,7 @@ class Predictor:
                                 "or re-run kdedge compress") from None
         self.labels = list(self.manifest.labels)
         self._model_seconds, self._clock = 0.0, threading.Lock()
+        self._threads = threads
         # one tokenization per text: by words when any output is per word (the ids are those of the
         # whole text for a WordPiece tokenizer, and multi-task students train and export this way)
         self._by_words = any(task.task == TOKEN for task in self.manifest.tasks)
@@ -110,29 +98,36 @@ class Predictor:
         """The task names of a multi-task artifact (empty for a single-task one)."""
         return [task.name for task in self.manifest.tasks] if self.manifest.multitask else []
 
-    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray | dict[str, np.ndarray]:
+    @property
+    def threads(self) -> int | None:
+        """onnxruntime's intra-op threads per model call, as asked (None: onnxruntime's choice, all cores)."""
+        return self._threads
+
+    def logits(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray | dict[str, np.ndarray]:
         """Raw model outputs in the order of `texts`: [texts, labels] for sequence classification;
         for token classification [texts, max_length, labels], one row per whitespace-separated word
         (read at its first sub-token), zero for a word with no token (zero-width, or cut off by
         truncation) and after the text's last word. A multi-task artifact gives a dict of these."""
-        results, _ = self._logits_and_words(texts, batch_size)
+        results, _, _ = self._run_texts(_checked_texts(texts), batch_size)
         if not self.manifest.multitask:
             return results[self.manifest.tasks[0].output]
         return {task.name: results[task.output] for task in self.manifest.tasks}
 
-    def _logits_and_words(self, texts: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], list | None]:
-        """Every output's logits by output name, and (when any output is per word) each text's words'
-        first-token positions, -1 for a word without a token (TextEncoder.encode_words)."""
-        texts = _checked_texts(texts)
+    def _run_texts(self, texts: list[str], batch_size: int) -> tuple[dict[str, np.ndarray], list | None, list[bool]]:
+        """Every output's logits by output name; (when any output is per word) each text's words'
+        first-token positions, -1 for a word without a token (TextEncoder.encode_words); and whether
+        each text was truncated."""
+        if batch_size < 1:
+            raise InputError(f"batch_size is {batch_size}: it must be at least 1")
         results = {}
         for task in self.manifest.tasks:
             shape = (len(texts), self.manifest.max_length, len(task.labels)) if task.task == TOKEN else (
                 len(texts), len(task.labels))
             results[task.output] = np.zeros(shape, dtype=np.float32)
-        firsts = None
+        firsts, truncated = None, [False] * len(texts)
         if texts:
-            id_lists, firsts = (self._encoder.encode_words(texts) if self._by_words
-                                else (self._encoder.encode(texts), None))
+            encoded = self._encoder.encode_flagged(texts, by_words=self._by_words)
+            id_lists, firsts, truncated = encoded.ids, encoded.firsts, encoded.truncated
             for batch in length_buckets(id_lists, batch_size):
                 outputs = self.run_all(*self._encoder.pad([id_lists[i] for i in batch]))
                 for task in self.manifest.tasks:
@@ -144,7 +139,7 @@ class Predictor:
                         positions = np.asarray(firsts[index], dtype=np.int64)
                         words = np.flatnonzero(positions >= 0)  # by word index: a word without a token stays 0
                         result[index, words] = output[row, positions[words]]
-        return results, firsts
+        return results, firsts, truncated
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """The model on one already-tokenized, padded batch (int64 [batch, seq] each); the first output."""
@@ -163,57 +158,61 @@ class Predictor:
             self._model_seconds += elapsed
         return dict(zip(names, values, strict=True))
 
-    def predict(self, texts: list[str], batch_size: int = 32) -> list:
-        """Sequence classification: the most likely label of each text and its probability (`Prediction`).
-        Token classification: the entities of each text, BIO-repaired, with character offsets.
-        Multi-task: for each text, a dict from task name to that task's result."""
-        results, firsts = self._logits_and_words(texts, batch_size)
-        decoded = {task.name: self._decode(task, texts, results[task.output], firsts) for task in self.manifest.tasks}
+    def predict(self, texts: Iterable[str], batch_size: int = 32) -> list[Prediction]:
+        """One typed `Prediction` per text, in order (any iterable of strings, a generator included):
+        sequence classification fills `label`, `score` and `probabilities`; token classification
+        `entities` (BIO-repaired, with character offsets), `tags` and `tag_scores`; a multi-task artifact
+        `tasks`, one such result per task. `truncated` flags a text cut at the model's max_length."""
+        texts = _checked_texts(texts)
+        results, firsts, truncated = self._run_texts(texts, batch_size)
+        decoded = {task.name: self._decode(task, texts, results[task.output], firsts, truncated)
+                   for task in self.manifest.tasks}
         if not self.manifest.multitask:
             return decoded[self.manifest.tasks[0].name]
-        return [{name: found[row] for name, found in decoded.items()} for row in range(len(texts))]
+        return [Prediction(truncated=truncated[row], tasks={name: found[row] for name, found in decoded.items()},
+                           task=MULTI_TASK) for row in range(len(texts))]
 
-    def _decode(self, task: TaskOutput, texts: list[str], logits: np.ndarray, firsts: list | None) -> list:
+    def _decode(self, task: TaskOutput, texts: list[str], logits: np.ndarray, firsts: list | None,
+                truncated: list[bool]) -> list[Prediction]:
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
         best = probabilities.argmax(axis=-1)
         if task.task != TOKEN:
-            return [Prediction(task.labels[k], float(probabilities[row, k])) for row, k in enumerate(best)]
-        return [_entities(task.labels, text, best[row], probabilities[row], firsts[row])
+            rows = probabilities.tolist()
+            return [Prediction(task.labels[k], rows[row][k], dict(zip(task.labels, rows[row], strict=True)),
+                               truncated=truncated[row]) for row, k in enumerate(best.tolist())]
+        return [_tagged(task.labels, text, best[row], probabilities[row], firsts[row], truncated[row])
                 for row, text in enumerate(texts)]
 
 
-def as_json(result) -> dict | list:
-    """One text's result as plain JSON values: {"label", "score"}; a list of entities; or, for a
-    multi-task artifact, {task name: either of those}."""
-    if isinstance(result, dict):
-        return {name: as_json(value) for name, value in result.items()}
-    if isinstance(result, list):
-        return [asdict(entity) for entity in result]
-    return asdict(result)
-
-
-def _entities(labels: tuple[str, ...], text: str, best: np.ndarray, probabilities: np.ndarray,
-              firsts: list[int]) -> list[Entity]:
-    """Entities from per-word predictions. Word i of `best` is the text's i-th whitespace-separated
-    piece (`firsts` has one entry per word); a word without a token (-1) is tagged O, not given a label."""
+def _tagged(labels: tuple[str, ...], text: str, best: np.ndarray, probabilities: np.ndarray,
+            firsts: list[int], truncated: bool) -> Prediction:
+    """Entities, tags and tag scores from per-word predictions. Word i of `best` is the text's i-th
+    whitespace-separated piece (`firsts` has one entry per word); a word without a token (-1) is tagged
+    O, not given a label, and its tag score is 0."""
     words = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)][: len(firsts)]
     tags = [labels[k] if first >= 0 else "O" for k, first in zip(best, firsts, strict=False)]
+    scores = [float(probabilities[i, best[i]]) if first >= 0 else 0.0 for i, first in enumerate(firsts)]
     found = []
     for span in spans(tags):
         start, end = words[span.start][0], words[span.end - 1][1]
         score = float(np.mean([probabilities[i, best[i]] for i in range(span.start, span.end)]))
         found.append(Entity(span.label, start, end, text[start:end], score))
-    return found
+    return Prediction(entities=tuple(found), tags=tuple(tags), tag_scores=tuple(scores), truncated=truncated,
+                      task=TOKEN)
 
 
-def _checked_texts(texts: list[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("predict() takes a list of texts, not a single string: wrap it as [text]")
-    texts = list(texts)
+def _checked_texts(texts: Iterable[str]) -> list[str]:
+    """`texts` as a list, read once (a generator is fine); InputError for anything but strings."""
+    if isinstance(texts, (str, bytes)):
+        raise InputError("predict() takes a list of texts, not a single string: wrap it as [text]")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise InputError(f"predict() takes an iterable of texts, not {type(texts).__name__}") from None
     for position, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"text #{position} is {type(text).__name__}, not str")
+            raise InputError(f"text #{position} is {type(text).__name__}, not str")
     return texts
 
 
