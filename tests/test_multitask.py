@@ -277,3 +277,15 @@ def test_kept_multitask_stages_are_not_reused_for_another_shape(multitask_artifa
                                   root / "run")
     assert reshaped.manifest["student"]["config"]["encoder"]["embedding_dim"] != width
     assert stamp.stat().st_mtime_ns != before
+
+
+def test_v2_clients_get_every_tasks_outputs(multitask_artifact):
+    pytest.importorskip("tritonclient.http")
+    from test_serve import running
+    from test_v2 import check_every_client
+
+    from kdedge_runtime.serve import ServeConfig
+
+    _, folder = multitask_artifact
+    with running(Predictor(folder, threads=1), ServeConfig(model_name="tweets")) as url:
+        check_every_client(url, "tweets", Predictor(folder, threads=1))

@@ -154,7 +154,7 @@ class SlowPredictor:
 
 
 def test_past_the_queue_limit_the_server_answers_503_with_retry_after(artifact):
-    config = ServeConfig(max_queued_texts=4)
+    config = ServeConfig(max_queued_texts=4, max_texts=4)
     with running(SlowPredictor(Predictor(artifact, threads=1)), config) as url:
         def send(_):
             request = urllib.request.Request(f"{url}/predict", data=json.dumps({"texts": ["a", "b", "c"]}).encode())
@@ -247,7 +247,7 @@ def test_metrics_count_requests_by_status_latency_and_texts(artifact, access_log
 
 
 def test_ready_is_distinct_from_live_and_refuses_at_the_work_bound(artifact):
-    config = ServeConfig(max_queued_texts=3)
+    config = ServeConfig(max_queued_texts=3, max_texts=3)
     with running(SlowPredictor(Predictor(artifact, threads=1), seconds=1.0), config) as url:
         assert call(f"{url}/ready") == (200, {"ready": True, "in_flight": 0})
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -300,3 +300,38 @@ def test_serve_with_two_worker_processes(artifact):
         output = server.communicate(timeout=30)[0]
     assert output.count("Started server process") == 2, output
     assert '"path": "/predict", "status": 200' in output
+
+
+class CountingPredictor(SlowPredictor):
+    """A Predictor that counts its model calls."""
+
+    def __init__(self, predictor):
+        super().__init__(predictor, seconds=0.05)
+        self.calls, self.threads = [], 1
+
+    def predict(self, texts, batch_size=32):
+        self.calls.append(len(texts))
+        return super().predict(texts, batch_size)
+
+
+def test_dynamic_batching_groups_concurrent_requests_without_changing_results(artifact):
+    predictor = Predictor(artifact, threads=1)
+    texts = [f"the game was {word} today" for word in ("fun", "awful", "okay", "great") * 8]
+    expected = {text: p for text, p in zip(texts, predictor.predict(texts), strict=True)}
+    counting = CountingPredictor(predictor)
+    with running(counting, ServeConfig(max_batch_texts=64, batch_delay_ms=5)) as url:
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            answers = list(pool.map(lambda text: call(f"{url}/predict", {"texts": [text]}), texts))
+    assert all(status == 200 for status, _ in answers)
+    for text, (_, body) in zip(texts, answers, strict=True):
+        assert body["predictions"][0]["label"] == expected[text].label
+        assert body["predictions"][0]["score"] == pytest.approx(expected[text].score, abs=1e-5)
+    assert sum(counting.calls) == 32 and len(counting.calls) < 16  # grouped into few model calls
+
+
+def test_serve_config_refuses_settings_that_cannot_work():
+    for fields, words in (({"batch_size": 0}, "batch_size must be at least 1"),
+                          ({"max_texts": 300, "max_queued_texts": 200}, "must not exceed max_queued_texts"),
+                          ({"batch_delay_ms": -1}, "0 or more")):
+        with pytest.raises(ValueError, match=words):
+            ServeConfig(**fields)

@@ -53,7 +53,7 @@ class ServerMetrics:
     def record(self, route: str, status: int, seconds: float, texts: int = 0) -> None:
         with self._lock:
             self._requests[(route, status)] += 1
-            if route == "/predict":
+            if route in ("/predict", "/v2/models/{name}/infer"):
                 self._latency.observe(seconds)
                 if status == 200:
                     self._texts.observe(texts)
@@ -67,11 +67,11 @@ class ServerMetrics:
                 f"kdedge_model_info{{{labels}}} 1",
                 "# HELP kdedge_requests_total HTTP requests answered, by route and status.",
                 "# TYPE kdedge_requests_total counter",
-                *[f'kdedge_requests_total{{route="{route}",status="{status}"}} {count}'
+                *[f'kdedge_requests_total{{route="{_escaped(route)}",status="{status}"}} {count}'
                   for (route, status), count in sorted(self._requests.items())],
-                "# HELP kdedge_request_seconds Time to answer POST /predict, every status.",
+                "# HELP kdedge_request_seconds Time to answer an inference request (/predict, V2 infer), every status.",
                 "# TYPE kdedge_request_seconds histogram", *self._latency.lines("kdedge_request_seconds"),
-                "# HELP kdedge_texts_per_request Texts in each answered POST /predict.",
+                "# HELP kdedge_texts_per_request Texts in each answered inference request.",
                 "# TYPE kdedge_texts_per_request histogram", *self._texts.lines("kdedge_texts_per_request"),
                 "# HELP kdedge_texts_total Texts predicted.", "# TYPE kdedge_texts_total counter",
                 f"kdedge_texts_total {self._texts_total}",

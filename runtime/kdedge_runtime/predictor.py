@@ -38,6 +38,7 @@ class Predictor:
         model_file: str | None = None,
     ):
         folder = Path(artifact_dir)
+        self.folder = folder
         self.manifest = read_manifest(folder)
         for task in self.manifest.tasks:
             if task.task not in SUPPORTED_TASKS:

@@ -1,5 +1,6 @@
 """HTTP serving of one artifact on Starlette and uvicorn: `POST /predict`, `GET /health` (liveness),
-`GET /ready` (readiness: 503 while the work in flight is at its bound) and `GET /metrics` (Prometheus).
+`GET /ready` (readiness: 503 while the work in flight is at its bound), `GET /metrics` (Prometheus), and
+the Open Inference Protocol (KServe V2, as Triton and MLServer speak it) under `/v2` (see `v2.py`).
 
     kdedge-runtime serve ARTIFACT [--host 127.0.0.1] [--port 8000] [--workers N]
 
@@ -7,14 +8,17 @@ Install with `pip install "kdedge-runtime[serve]"`. Requests are limited in body
 body streams in, whatever Content-Length says or when there is none), in nesting depth, and in the number
 and length of texts; the texts accepted but not yet answered, across all requests, are bounded too, and
 past that bound the server answers 503 with `Retry-After` instead of queueing more. Every refusal is a
-JSON `{"error": ...}` that says what to change. Predictions run in a worker thread (the Predictor is
-thread-safe), so the event loop stays free. Every request is logged as one JSON line on the
+JSON `{"error": ...}` that says what to change. Predictions run on a bounded pool of inference threads
+(`batching.InferenceExecutor`: never more onnxruntime threads than cores), so the event loop stays free,
+and concurrent requests are grouped into one model call (`batching.DynamicBatcher`; off with
+`max_batch_texts=0`). Every request is logged as one JSON line on the
 `kdedge_runtime.access` logger. Several worker processes (`--workers N`) each load the artifact; they
 build their app from the environment (`app_from_environment`), as uvicorn's `--factory` expects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -23,8 +27,11 @@ import sys
 import time
 from dataclasses import dataclass
 
+from kdedge_runtime import v2
+from kdedge_runtime.batching import DynamicBatcher, InferenceExecutor
 from kdedge_runtime.metrics import ServerMetrics
-from kdedge_runtime.predictor import Predictor, as_json
+from kdedge_runtime.predictor import Predictor
+from kdedge_runtime.results import as_json
 
 ACCESS_LOG = logging.getLogger("kdedge_runtime.access")
 ENVIRONMENT = {"artifact": "KDEDGE_ARTIFACT", "threads": "KDEDGE_THREADS", "config": "KDEDGE_SERVE_CONFIG"}
@@ -41,6 +48,21 @@ class ServeConfig:
     max_queued_texts: int = 2048  # texts accepted and not yet answered, all requests together; then 503
     retry_after_seconds: int = 1
     workers: int = 1  # processes, each with its own copy of the model
+    max_batch_texts: int = 64  # dynamic batching: texts of concurrent requests per model call; 0 turns it off
+    batch_delay_ms: float = 1.0  # how long a batch that is not full waits for more texts (0: only those waiting)
+    model_name: str | None = None  # the model's name under /v2/models/ (default: the artifact folder's name)
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be at least 1" for name in ("max_body_bytes", "max_texts", "max_text_chars",
+                                                              "batch_size", "max_queued_texts", "workers")
+                    if getattr(self, name) < 1]
+        if self.max_batch_texts < 0 or self.batch_delay_ms < 0:
+            problems.append("max_batch_texts and batch_delay_ms must be 0 or more")
+        if self.max_texts > self.max_queued_texts:
+            problems.append(f"max_texts ({self.max_texts}) must not exceed max_queued_texts ({self.max_queued_texts}):"
+                            " such a request could never be served")
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 class RequestError(Exception):
@@ -123,7 +145,7 @@ class AccessLog:
         finally:
             seconds = time.perf_counter() - started
             texts = state.get("texts", 0)
-            self.metrics.record(scope["path"], status[0], seconds, texts)
+            self.metrics.record(route_label(scope["path"]), status[0], seconds, texts)
             if ACCESS_LOG.isEnabledFor(logging.INFO):
                 client = scope.get("client") or ("", 0)
                 ACCESS_LOG.info(json.dumps({
@@ -132,13 +154,72 @@ class AccessLog:
                     "client": f"{client[0]}:{client[1]}"}))
 
 
+ROUTES = ("/health", "/ready", "/metrics", "/predict", "/v2", "/v2/health/live", "/v2/health/ready")
+INFERENCE_ROUTES = ("/predict", "/v2/models/{name}/infer")
+
+
+def route_label(path: str) -> str:
+    """The route a path matched, for metrics and logs: a fixed set, so no client can create new series."""
+    if path in ROUTES:
+        return path
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[:3] == ["", "v2", "models"]:
+        rest = parts[4:]
+        if rest[:1] == ["versions"] and len(rest) >= 2:
+            rest = rest[2:]
+        return "/v2/models/{name}" + "".join(f"/{part}" for part in rest[:1]) if len(rest) <= 1 else "other"
+    return "other"
+
+
+class Inference:
+    """Texts in, typed results out, for every route: backpressure (503 past `max_queued_texts`), the
+    texts-in-flight gauge, and the model calls on the bounded executor, grouped by the dynamic batcher."""
+
+    def __init__(self, predictor: Predictor, config: ServeConfig, metrics: ServerMetrics):
+        self.predictor, self.config, self.metrics = predictor, config, metrics
+        self.executor = InferenceExecutor(predictor.threads if hasattr(predictor, "threads") else None)
+        self.batcher = (DynamicBatcher(self._predict, self.executor, config.max_batch_texts, config.batch_delay_ms)
+                        if config.max_batch_texts else None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        yield
+        if self.batcher is not None:
+            await self.batcher.close()
+        self.executor.shutdown()
+
+    def _predict(self, texts: list[str]) -> list:
+        return self.predictor.predict(texts, self.config.batch_size)
+
+    def busy(self, count: int) -> RequestError | None:
+        """The 503 for `count` more texts when the server is at its bound, else None."""
+        if self.metrics.in_flight + count > self.config.max_queued_texts:
+            return RequestError(503, f"the server is busy: {self.metrics.in_flight} texts are waiting (the limit is "
+                                     f"{self.config.max_queued_texts}); retry after {self.config.retry_after_seconds} s")
+        return None
+
+    async def __call__(self, texts: list[str]) -> list:
+        refusal = self.busy(len(texts))
+        if refusal:
+            raise refusal
+        self.metrics.in_flight += len(texts)  # the event loop is one thread: no lock needed
+        try:
+            if self.batcher is not None:
+                return await self.batcher.submit(texts)
+            return await self.executor.run(self._predict, texts)
+        finally:
+            self.metrics.in_flight -= len(texts)
+
+
 def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
     """A Starlette app serving `predictor`."""
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
+
+    from kdedge_runtime import __version__
 
     manifest = predictor.manifest.raw
     metrics = ServerMetrics({"task": predictor.manifest.task, "variant": str(manifest.get("variant")),
@@ -146,10 +227,18 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
                              "schema": str(manifest.get("schema")),
                              "model_sha256": str((manifest.get("hashes") or {}).get(predictor.manifest.model_file, {})
                                                  .get("sha256", ""))[:12]})
+    inference = Inference(predictor, config, metrics)
+    model_name = config.model_name or (predictor.folder.resolve().name if hasattr(predictor, "folder") else "model")
+    tasks = predictor.manifest.tasks
+    output_names = [spec.name for spec in v2.output_specs(tasks)]
+
+    def error(status: int, message: str) -> JSONResponse:
+        headers = {"Retry-After": str(config.retry_after_seconds)} if status == 503 else None
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "task": predictor.manifest.task, "labels": predictor.labels,
-                             "tasks": {t.name: list(t.labels) for t in predictor.manifest.tasks} if predictor.tasks else None,
+                             "tasks": {t.name: list(t.labels) for t in tasks} if predictor.tasks else None,
                              "variant": manifest.get("variant"), "schema": manifest.get("schema")})
 
     async def ready(request: Request) -> JSONResponse:
@@ -165,17 +254,9 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
     async def predict(request: Request) -> JSONResponse:
         try:
             texts = parse_request(await read_body(request, config.max_body_bytes), config)
-        except RequestError as error:
-            return JSONResponse({"error": error.message}, status_code=error.status)
-        if metrics.in_flight + len(texts) > config.max_queued_texts:
-            return JSONResponse({"error": f"the server is busy: {metrics.in_flight} texts are waiting (the limit "
-                                          f"is {config.max_queued_texts}); retry after {config.retry_after_seconds} s"},
-                                status_code=503, headers={"Retry-After": str(config.retry_after_seconds)})
-        metrics.in_flight += len(texts)  # the event loop is one thread: no lock needed
-        try:
-            predictions = await run_in_threadpool(predictor.predict, texts, config.batch_size)
-        finally:
-            metrics.in_flight -= len(texts)
+            predictions = await inference(texts)
+        except RequestError as refused:
+            return error(refused.status, refused.message)
         request.scope["state"]["texts"] = len(texts)
         if predictor.manifest.multitask:  # per text, one result per task
             return JSONResponse({"results": [as_json(result) for result in predictions]})
@@ -183,13 +264,75 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
             return JSONResponse({"entities": [as_json(found) for found in predictions]})
         return JSONResponse({"predictions": [as_json(p) for p in predictions]})
 
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"error": f"internal error: {type(error).__name__}; the request was not served"},
+    def known_model(request: Request) -> JSONResponse | None:
+        """A 404 for a model name or version this server does not serve, else None."""
+        name, version = request.path_params["name"], request.path_params.get("version", "1")
+        if name != model_name:
+            return error(404, f"unknown model {name!r}: this server serves {model_name!r}")
+        if version != "1":
+            return error(404, f"unknown version {version!r} of model {name!r}: the only version is '1'")
+        return None
+
+    async def server_metadata(request: Request) -> JSONResponse:
+        return JSONResponse({"name": "kdedge-runtime", "version": __version__, "extensions": v2.EXTENSIONS})
+
+    async def live(request: Request) -> JSONResponse:
+        return JSONResponse({"live": True})
+
+    async def server_ready(request: Request) -> JSONResponse:
+        at_limit = metrics.in_flight >= config.max_queued_texts
+        return JSONResponse({"ready": not at_limit}, status_code=503 if at_limit else 200)
+
+    async def model_metadata(request: Request) -> JSONResponse:
+        return known_model(request) or JSONResponse(v2.model_metadata(model_name, tasks, manifest))
+
+    async def model_ready(request: Request) -> JSONResponse:
+        return known_model(request) or JSONResponse({"name": model_name, "ready": True})
+
+    async def infer(request: Request) -> Response:
+        unknown = known_model(request)
+        if unknown:
+            return unknown
+        try:
+            body = await read_body(request, config.max_body_bytes)
+            parsed = v2.parse_infer_request(body, request.headers.get(v2.HEADER_LENGTH.lower()), config.max_texts,
+                                            config.max_text_chars)
+            missing = [name for name in parsed.outputs or () if name not in output_names]
+            if missing:
+                raise v2.ProtocolError(400, f"unknown output {missing[0]!r}; the model's outputs: "
+                                            f"{', '.join(output_names)}")
+            predictions = await inference(parsed.texts)
+            content, header_length = v2.infer_response(model_name, parsed, v2.result_tensors(predictions, tasks))
+        except (RequestError, v2.ProtocolError) as refused:
+            return error(refused.status, refused.message)
+        request.scope["state"]["texts"] = len(parsed.texts)
+        if header_length is None:
+            return Response(content, media_type="application/json")
+        return Response(content, media_type="application/octet-stream",
+                        headers={v2.HEADER_LENGTH: str(header_length)})
+
+    async def not_found(request: Request, problem: HTTPException) -> JSONResponse:
+        message = {404: f"no route {request.url.path!r}: see GET /v2 or POST /predict",
+                   405: f"{request.method} is not allowed on {request.url.path!r}"}.get(problem.status_code,
+                                                                                      str(problem.detail))
+        return JSONResponse({"error": message}, status_code=problem.status_code, headers=problem.headers)
+
+    async def internal_error(request: Request, problem: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {type(problem).__name__}; the request was not served"},
                             status_code=500)
 
+    model_routes = []
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        model_routes += [Route(prefix, model_metadata, methods=["GET"]),
+                         Route(prefix + "/ready", model_ready, methods=["GET"]),
+                         Route(prefix + "/infer", infer, methods=["POST"])]
     app = Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/ready", ready, methods=["GET"]),
-                            Route("/metrics", prometheus, methods=["GET"]), Route("/predict", predict, methods=["POST"])],
-                    exception_handlers={Exception: internal_error})
+                            Route("/metrics", prometheus, methods=["GET"]), Route("/predict", predict, methods=["POST"]),
+                            Route("/v2", server_metadata, methods=["GET"]),
+                            Route("/v2/health/live", live, methods=["GET"]),
+                            Route("/v2/health/ready", server_ready, methods=["GET"]), *model_routes],
+                    exception_handlers={HTTPException: not_found, Exception: internal_error},
+                    lifespan=inference.lifespan)
     return AccessLog(app, metrics)
 
 
