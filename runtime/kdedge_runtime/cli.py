@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from kdedge_runtime.manifest import ArtifactError
-from kdedge_runtime.predict_file import InputError
+from kdedge_runtime.errors import KdedgeRuntimeError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = ServeConfig()
     parser = argparse.ArgumentParser(prog="kdedge-runtime", description="Serve kdedge artifacts (no torch).")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve POST /predict, GET /health, /ready and /metrics over HTTP")
+    serve = commands.add_parser("serve", help="serve POST /predict, GET /health, /ready, /metrics and the Open Inference Protocol (/v2) over HTTP")
     serve.add_argument("artifact", help="artifact folder written by `kdedge compress`")
     serve.add_argument("--host", default=defaults.host, help=f"address to bind (default {defaults.host}: this machine only)")
     serve.add_argument("--port", type=int, default=defaults.port, help=f"port (default {defaults.port})")
@@ -29,6 +28,23 @@ def main(argv: list[str] | None = None) -> int:
                        help="texts accepted and not yet answered, all requests together; beyond it: 503 + Retry-After")
     serve.add_argument("--workers", type=int, default=defaults.workers,
                        help="worker processes, each loading the model (default 1); give each --threads 1-2")
+    serve.add_argument("--max-batch-texts", type=int, default=defaults.max_batch_texts,
+                       help="dynamic batching: texts of concurrent requests put into one model call "
+                            f"(default {defaults.max_batch_texts}; 0 turns it off)")
+    serve.add_argument("--batch-delay-ms", type=float, default=defaults.batch_delay_ms,
+                       help="how long a batch that is not full waits for more texts "
+                            f"(default {defaults.batch_delay_ms}; 0: only those already waiting)")
+    serve.add_argument("--model-name", default=None,
+                       help="the model's name under /v2/models/ (default: the artifact folder's name)")
+    triton = commands.add_parser(
+        "export-triton", help="write a Triton Inference Server model repository for an artifact",
+        description="Write a Triton model repository: a tokenizer (Python backend), the ONNX model "
+                    "(onnxruntime, dynamic batching), a post-processing model (Python backend) and their ensemble "
+                    "NAME, which takes texts and answers as /v2/models/NAME/infer does.")
+    triton.add_argument("artifact", help="artifact folder written by `kdedge compress`")
+    triton.add_argument("out", type=Path, help="the model repository to write (a new or empty folder)")
+    triton.add_argument("--name", default=None, help="the ensemble's name (default: the artifact folder's name)")
+    triton.add_argument("--max-batch-size", type=int, default=64, help="Triton's max_batch_size (default 64)")
     predict = commands.add_parser(
         "predict", help="classify texts given as arguments (prints JSON lines) or every text of a file",
         description="Classify TEXTS given as arguments and print JSON lines, or stream a whole file with "
@@ -58,10 +74,22 @@ def main(argv: list[str] | None = None) -> int:
             except ImportError:
                 print('error: serving needs the serve extra — pip install "kdedge-runtime[serve]"', file=sys.stderr)
                 return 2
-            config = ServeConfig(host=args.host, port=args.port, max_texts=args.max_texts,
-                                 max_body_bytes=args.max_body_bytes, batch_size=args.batch_size,
-                                 max_queued_texts=args.max_queued_texts, workers=args.workers)
+            try:
+                config = ServeConfig(host=args.host, port=args.port, max_texts=args.max_texts,
+                                     max_body_bytes=args.max_body_bytes, batch_size=args.batch_size,
+                                     max_queued_texts=args.max_queued_texts, workers=args.workers,
+                                     max_batch_texts=args.max_batch_texts, batch_delay_ms=args.batch_delay_ms,
+                                     model_name=args.model_name)
+            except ValueError as problem:
+                parser.error(str(problem))
             run_server(args.artifact, config, threads=args.threads)
+        elif args.command == "export-triton":
+            from kdedge_runtime.triton import TritonConfig, export_triton
+
+            name = args.name or Path(args.artifact).resolve().name
+            out = export_triton(args.artifact, args.out, TritonConfig(name=name, max_batch_size=args.max_batch_size))
+            print(f"Triton model repository for {name!r} -> {out} (tritonserver --model-repository {out}; "
+                  "the Python models need kdedge-runtime installed in Triton's Python environment)", file=sys.stderr)
         elif args.input:
             from kdedge_runtime.predict_file import FileJob, predict_file
             from kdedge_runtime.predictor import Predictor
@@ -80,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             predictor = Predictor(args.artifact, threads=args.threads)
             for text, prediction in zip(args.texts, predictor.predict(args.texts, args.batch_size), strict=True):
                 print(json.dumps(result_record(text, prediction)))
-    except (ArtifactError, InputError) as error:
+    except KdedgeRuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -54,7 +54,8 @@ class Manifest:
         return self.task == MULTI_TASK
 
 
-def read_manifest(artifact_dir: str | Path) -> Manifest:
+def read_manifest(artifact_dir: str | Path, require_files: bool = True) -> Manifest:
+    """The manifest of `artifact_dir`, checked; with `require_files`, its model and tokenizer must exist."""
     folder = Path(artifact_dir)
     path = folder / MANIFEST_NAME
     if not path.is_file():
@@ -87,7 +88,7 @@ def read_manifest(artifact_dir: str | Path) -> Manifest:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path} lacks a required field ({exc})") from exc
-    for name in (manifest.model_file, manifest.tokenizer_file):
+    for name in (manifest.model_file, manifest.tokenizer_file) if require_files else ():
         if not (folder / name).is_file():
             raise ArtifactError(f"{folder} is incomplete: {name} is missing")
     return manifest

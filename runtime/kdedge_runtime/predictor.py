@@ -132,14 +132,9 @@ class Predictor:
             for batch in length_buckets(id_lists, batch_size):
                 outputs = self.run_all(*self._encoder.pad([id_lists[i] for i in batch]))
                 for task in self.manifest.tasks:
-                    output, result = outputs[task.output], results[task.output]
-                    if task.task != TOKEN:
-                        result[batch] = output
-                        continue
-                    for row, index in enumerate(batch):
-                        positions = np.asarray(firsts[index], dtype=np.int64)
-                        words = np.flatnonzero(positions >= 0)  # by word index: a word without a token stays 0
-                        result[index, words] = output[row, positions[words]]
+                    output = outputs[task.output]
+                    results[task.output][batch] = output if task.task != TOKEN else by_word(
+                        output, [firsts[index] for index in batch], self.manifest.max_length)
         return results, firsts, truncated
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -166,24 +161,38 @@ class Predictor:
         `tasks`, one such result per task. `truncated` flags a text cut at the model's max_length."""
         texts = _checked_texts(texts)
         results, firsts, truncated = self._run_texts(texts, batch_size)
-        decoded = {task.name: self._decode(task, texts, results[task.output], firsts, truncated)
+        decoded = {task.name: decode(task, texts, results[task.output], firsts, truncated)
                    for task in self.manifest.tasks}
         if not self.manifest.multitask:
             return decoded[self.manifest.tasks[0].name]
         return [Prediction(truncated=truncated[row], tasks={name: found[row] for name, found in decoded.items()},
                            task=MULTI_TASK) for row in range(len(texts))]
 
-    def _decode(self, task: TaskOutput, texts: list[str], logits: np.ndarray, firsts: list | None,
-                truncated: list[bool]) -> list[Prediction]:
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-        best = probabilities.argmax(axis=-1)
-        if task.task != TOKEN:
-            rows = probabilities.tolist()
-            return [Prediction(task.labels[k], rows[row][k], dict(zip(task.labels, rows[row], strict=True)),
-                               truncated=truncated[row]) for row, k in enumerate(best.tolist())]
-        return [_tagged(task.labels, text, best[row], probabilities[row], firsts[row], truncated[row])
-                for row, text in enumerate(texts)]
+
+def by_word(output: np.ndarray, firsts: list[list[int]], max_length: int) -> np.ndarray:
+    """A token-level output [texts, tokens, labels] read at each word's first token: [texts, max_length,
+    labels], zero for a word with no token (-1 in `firsts`) and after the text's last word."""
+    result = np.zeros((output.shape[0], max_length, output.shape[-1]), dtype=np.float32)
+    for row, first in enumerate(firsts):
+        positions = np.asarray(first, dtype=np.int64)
+        words = np.flatnonzero(positions >= 0)  # by word index: a word without a token stays 0
+        result[row, words] = output[row, positions[words]]
+    return result
+
+
+def decode(task: TaskOutput, texts: list[str], logits: np.ndarray, firsts: list | None,
+           truncated: list[bool]) -> list[Prediction]:
+    """Typed results of one task from its logits ([texts, labels], or by word [texts, words, labels] for
+    token classification with each text's `firsts`): softmax, the best label, BIO-repaired entities."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+    best = probabilities.argmax(axis=-1)
+    if task.task != TOKEN:
+        rows = probabilities.tolist()
+        return [Prediction(task.labels[k], rows[row][k], dict(zip(task.labels, rows[row], strict=True)),
+                           truncated=truncated[row]) for row, k in enumerate(best.tolist())]
+    return [_tagged(task.labels, text, best[row], probabilities[row], firsts[row], truncated[row])
+            for row, text in enumerate(texts)]
 
 
 def _tagged(labels: tuple[str, ...], text: str, best: np.ndarray, probabilities: np.ndarray,
