@@ -215,3 +215,19 @@ def test_a_truncated_text_is_flagged(sequence_server, artifact):
     truncated = next(output for output in answer["outputs"] if output["name"] == "truncated")
     assert got == 200 and truncated["data"] == [True, False]
     assert [p.truncated for p in Predictor(artifact).predict([long_text, "fun"])] == [True, False]
+
+
+def test_v2_requests_are_counted_by_route_not_by_path(sequence_server):
+    post(f"{sequence_server}/v2/models/artifact/infer", request_of())
+    post(f"{sequence_server}/v2/models/artifact/versions/1/infer", request_of())
+    for path in ("/v2/models/x1/infer", "/v2/models/x2/ready", "/no/such/path/1", "/no/such/path/2"):
+        try:
+            urllib.request.urlopen(sequence_server + path, timeout=10)
+        except urllib.error.HTTPError:
+            pass
+    with urllib.request.urlopen(f"{sequence_server}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    routes = {line.split('route="')[1].split('"')[0] for line in text.splitlines()
+              if line.startswith("kdedge_requests_total{")}
+    assert "/v2/models/{name}/infer" in routes and "other" in routes
+    assert not any("x1" in route or "such" in route for route in routes)  # no series per raw path
