@@ -26,3 +26,18 @@ def test_optimum_loads_the_transformer_artifact(tiny_teacher_dir, tiny_csv, tmp_
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"label": "positive"' in result.stdout
+
+
+MLSERVER_VENV = os.environ.get("KDEDGE_MLSERVER_VENV")
+
+
+@pytest.mark.skipif(not MLSERVER_VENV, reason="set KDEDGE_MLSERVER_VENV to a folder for MLServer's own environment "
+                                              "(interop/mlserver_check.py creates it; pip needs the package index)")
+def test_mlserver_serves_the_artifact_as_the_runtime_does(artifact):
+    import sys
+
+    script = Path(__file__).parent.parent / "interop" / "mlserver_check.py"
+    result = subprocess.run([sys.executable, str(script), str(artifact), "--venv", MLSERVER_VENV],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"agree": true' in result.stdout

@@ -231,3 +231,12 @@ def test_v2_requests_are_counted_by_route_not_by_path(sequence_server):
               if line.startswith("kdedge_requests_total{")}
     assert "/v2/models/{name}/infer" in routes and "other" in routes
     assert not any("x1" in route or "such" in route for route in routes)  # no series per raw path
+
+
+def test_a_number_too_long_to_read_is_a_400_on_both_protocols(sequence_server):
+    # Python refuses to convert integers of more than 4,300 digits (a ValueError, once a 500)
+    digits = b"1" + b"0" * 4400
+    got, answer = post(f"{sequence_server}/predict", b'{"texts": ["ok"], "n": ' + digits + b"}")
+    assert got == 400 and "number too long" in answer["error"]
+    got, answer = post(f"{sequence_server}/v2/models/artifact/infer", b'{"inputs": [], "n": ' + digits + b"}")
+    assert got == 400 and "cannot be read" in answer["error"]

@@ -81,6 +81,8 @@ def parse_request(body: bytes, config: ServeConfig) -> list[str]:
         raise RequestError(400, f"request body is not valid JSON: {error}") from None
     except RecursionError:
         raise RequestError(400, 'request body nests too deeply: send {"texts": ["...", ...]}') from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise RequestError(400, 'request body has a number too long to read: send {"texts": ["...", ...]}') from None
     if not isinstance(payload, dict) or "texts" not in payload:
         raise RequestError(422, 'send a JSON object with a list of strings under "texts", e.g. {"texts": ["hello"]}')
     texts = payload["texts"]
