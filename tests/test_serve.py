@@ -98,6 +98,8 @@ def test_runtime_cli_predicts_and_refuses_a_non_artifact(artifact, tmp_path, cap
     assert line["text"] == "the movie was great" and line["label"] == "positive"
     assert runtime_main(["serve", str(tmp_path)]) == 2
     assert "not a kdedge artifact" in capsys.readouterr().err
+    assert runtime_main(["serve", str(tmp_path / "missing")]) == 2
+    assert "missing does not exist" in capsys.readouterr().err
 
 
 def chunked_post(url: str, chunks: list[bytes]) -> tuple[int, dict]:

@@ -58,6 +58,8 @@ def read_manifest(artifact_dir: str | Path, require_files: bool = True) -> Manif
     """The manifest of `artifact_dir`, checked; with `require_files`, its model and tokenizer must exist."""
     folder = Path(artifact_dir)
     path = folder / MANIFEST_NAME
+    if not folder.exists():
+        raise ArtifactError(f"{folder} does not exist: give the folder `kdedge compress --output` wrote")
     if not path.is_file():
         raise ArtifactError(f"{folder} is not a kdedge artifact: {MANIFEST_NAME} is missing")
     try:
