@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kdedge.errors import KdedgeError
+from kdedge.errors import ConfigError, KdedgeError
 
 app = typer.Typer(
     help="Distil BERT-family teachers into small BiLSTM or tiny-Transformer students, quantize and export them "
@@ -232,7 +232,7 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
 
 @app.command("bench")
 def bench_command(
-    artifacts: Annotated[list[Path], typer.Argument(help="Artifact folders written by kdedge compress.")],
+    artifacts: Annotated[Optional[list[Path]], typer.Argument(help="Artifact folders written by kdedge compress.")] = None,
     against: Annotated[Optional[str], typer.Option(help="Teacher to compare with: alias, folder or hub id; "
                                                  "bert-base-random is bert-base's shape with random weights.")] = None,
     batch_sizes: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,8,32,128",
@@ -241,15 +241,19 @@ def bench_command(
     provider: Annotated[str, typer.Option(help="cpu, or cuda (onnxruntime-gpu and a CUDA device).")] = "cpu",
     max_seconds: Annotated[float, typer.Option(help="Time cap per model and setting, seconds.")] = 10.0,
     min_seconds: Annotated[float, typer.Option(help="Least sampling time per model and setting, seconds.")] = 1.0,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: kdedge/bench/schema.json).")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write results as JSON (schema: runtime/kdedge_runtime/bench/schema.json).")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write results as a Markdown table.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Draw throughput against batch size as a PNG.")] = None,
     texts: Annotated[Optional[Path], typer.Option(help="End to end instead: time Predictor.predict on the texts of this .txt/.jsonl/.csv file (tokenization, bucketing, model, post-processing) and report the share outside the model.")] = None,
     text_column: Annotated[str, typer.Option(help="The texts' column or key in a --texts .csv/.jsonl file.")] = "text",
+    compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Instead of timing: put these bench JSON files (from kdedge bench or kdedge-runtime bench, on any machines) side by side; repeat the option for each file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Measure batch latency and throughput of artifacts, and of their teacher, side by side in one run.
+
+    The timing is kdedge-runtime's own (`kdedge-runtime bench` runs it on a target without torch, with
+    MLPerf's scenarios too); --compare puts runs from several machines in one table (and --plot).
 
     With --against, the teacher runs in PyTorch fp32 and exported to ONNX fp32 (fused) and dynamic
     INT8 (what you would deploy without kdedge); every row shows its speed-up against both.
@@ -258,6 +262,19 @@ def bench_command(
     table shows texts per second and what share of the time is spent outside the ONNX model.
     """
     with _one_line_errors(debug):
+        if compare:
+            from kdedge_runtime.bench.compare import compare_markdown, compare_plot, load_runs
+
+            runs = _runtime_errors(load_runs, compare)
+            text = compare_markdown(runs)
+            typer.echo(text)
+            if markdown:
+                markdown.write_text(text)
+            if plot:
+                _runtime_errors(compare_plot, runs, plot)
+            return
+        if not artifacts:
+            raise ConfigError("bench needs artifact folders", hint="kdedge bench ARTIFACT [...], or --compare a.json b.json")
         if texts is not None:
             _bench_end_to_end(artifacts, texts, text_column, batch_sizes, threads, min_seconds, max_seconds,
                               json_path, markdown, quiet)
@@ -280,6 +297,16 @@ def bench_command(
             markdown.write_text(bench_markdown(result, command))
         if plot:
             bench_plot(result, plot)
+
+
+def _runtime_errors(function, *args):
+    """`function(*args)`, with the runtime's errors as one-line kdedge errors."""
+    from kdedge_runtime.errors import KdedgeRuntimeError
+
+    try:
+        return function(*args)
+    except KdedgeRuntimeError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _bench_end_to_end(artifacts, texts, text_column, batch_sizes, threads, min_seconds, max_seconds, json_path,

@@ -11,7 +11,7 @@ from kdedge.bench.runner import TEACHER_ONNX_INT8, TEACHER_TORCH, BenchConfig, R
 from kdedge.cli import app
 from kdedge.pipeline.compress import compress
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "kdedge" / "bench" / "schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parent.parent / "runtime" / "kdedge_runtime" / "bench" / "schema.json").read_text())
 TINY = BenchConfig(batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), min_repeats=3, min_seconds=0.05, max_seconds=0.3,
                    warmup_seconds=0.05)
 
@@ -164,10 +164,10 @@ def test_cuda_rows_run_on_the_gpu(artifact, tmp_path):
 @pytest.mark.skipif("CUDAExecutionProvider" in onnxruntime.get_available_providers(), reason="a GPU is present")
 def test_each_model_session_is_checked_too(artifact):
     from kdedge.bench.runner import _onnx_loader
-    from kdedge.errors import ConfigError
+    from kdedge_runtime.bench.timing import BenchError
 
     load = _onnx_loader(artifact / "model.onnx", ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    with pytest.raises(ConfigError, match="ran model.onnx on CPUExecutionProvider, not CUDAExecutionProvider"):
+    with pytest.raises(BenchError, match="ran model.onnx on CPUExecutionProvider, not CUDAExecutionProvider"):
         load(1)
     assert _onnx_loader(artifact / "model.onnx", ["CPUExecutionProvider"])(1) is not None  # the CPU as asked
 

@@ -16,7 +16,8 @@ from kdedge_runtime import ArtifactError, InputError, KdedgeRuntimeError, Predic
 
 def test_import_does_not_load_torch_or_transformers():
     code = ("import sys, kdedge_runtime, kdedge_runtime.serve, kdedge_runtime.v2, kdedge_runtime.batching, "
-            "kdedge_runtime.triton, kdedge_runtime.predict_file, kdedge_runtime.cli; "
+            "kdedge_runtime.triton, kdedge_runtime.predict_file, kdedge_runtime.cli, kdedge_runtime.bench.command, "
+            "kdedge_runtime.bench.timing, kdedge_runtime.bench.scenarios, kdedge_runtime.bench.compare; "
             "loaded = [m for m in ('torch', 'transformers', 'kdedge') if m in sys.modules]; "
             "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)

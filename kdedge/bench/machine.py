@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import time
 
 from kdedge.hardware import INT8_FEATURES, cpu_description  # noqa: F401  (re-exported)
@@ -42,22 +41,13 @@ def cpu_summary() -> dict:
 
 
 def fingerprint() -> dict:
-    import onnxruntime
+    """The runtime's fingerprint (`kdedge_runtime.bench.machine`) with torch's version, threads and GPU."""
     import torch
 
-    cpu, features = cpu_description()
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "isa": features,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "onnxruntime": onnxruntime.__version__,
-        "onnxruntime_providers": onnxruntime.get_available_providers(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
+    from kdedge_runtime.bench.machine import fingerprint as runtime_fingerprint
+
+    return {**runtime_fingerprint(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def machine_line(machine: dict) -> str:

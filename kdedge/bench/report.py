@@ -6,48 +6,26 @@ from pathlib import Path
 
 from rich.table import Table
 
-from kdedge.bench.runner import BenchResult
-
-COLUMNS = ("model", "variant", "batch", "seq", "threads", "p50 ms", "p99 ms", "seq/s", "vs teacher torch fp32",
-           "vs teacher ONNX INT8")
-
-
-def _cells(row) -> list[str]:
-    def ratio(value):
-        return "—" if value is None else f"{value:.1f}x"
-
-    return [row.model, row.variant, str(row.batch_size), str(row.seq_len), str(row.threads), f"{row.p50_ms:.2f}",
-            f"{row.p99_ms:.2f}", f"{row.throughput:,.0f}", ratio(row.speedup_vs_teacher_torch_fp32),
-            ratio(row.speedup_vs_teacher_onnx_int8)]
+from kdedge_runtime.bench.report import COLUMNS, cells, columns_in_use, markdown
+from kdedge_runtime.bench.timing import BenchResult
 
 
 def bench_table(result: BenchResult) -> Table:
     machine = result.machine
     table = Table(title=f"kdedge bench · {machine['cpu']} · {machine['cores']} cores · "
-                        f"onnxruntime {machine['onnxruntime']} · torch {machine['torch']}")
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("model", "variant") else "right")
+                        f"onnxruntime {machine['onnxruntime']} · torch {machine.get('torch', 'n/a')}")
+    keep = columns_in_use(result.results)
+    for index in keep:
+        table.add_column(COLUMNS[index], justify="left" if COLUMNS[index] in ("model", "variant") else "right")
     for row in result.results:
-        table.add_row(*_cells(row))
+        found = cells(row)
+        table.add_row(*(found[i] for i in keep))
     return table
 
 
 def bench_markdown(result: BenchResult, command: str | None = None) -> str:
-    machine = result.machine
-    lines = []
-    if command:
-        lines.append(f"command: `{command}`")
-    lines.append(f"machine: {machine['cpu']}, {machine['cores']} cores, ISA {', '.join(machine['isa']) or 'n/a'}, "
-                 f"onnxruntime {machine['onnxruntime']}, torch {machine['torch']}; fp32 matmul peak "
-                 + ", ".join(f"{v} GFLOP/s at {k} threads" for k, v in machine["matmul_peak_gflops"].items()))
-    for row in result.results:
-        if row.gflops is not None:
-            lines.append(f"teacher PyTorch fp32 at batch {row.batch_size} x {row.seq_len}, {row.threads} threads: "
-                         f"{row.gflops:.0f} GFLOP/s = {row.gflops_vs_matmul_peak:.0%} of the measured matmul peak")
-    lines += [f"note: {note}" for note in result.notes]
-    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * 2 + "---:|" * (len(COLUMNS) - 2)]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in result.results]
-    return "\n".join(lines) + "\n"
+    """The runtime's Markdown (`kdedge_runtime.bench.report`): one format for both tools."""
+    return markdown(result, command)
 
 
 def bench_plot(result: BenchResult, path: Path) -> None:

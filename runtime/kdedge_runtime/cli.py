@@ -14,7 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     from kdedge_runtime.serve import ServeConfig
 
     defaults = ServeConfig()
+    from kdedge_runtime import __version__
+
     parser = argparse.ArgumentParser(prog="kdedge-runtime", description="Serve kdedge artifacts (no torch).")
+    parser.add_argument("--version", action="version", version=f"kdedge-runtime {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve POST /predict, GET /health, /ready, /metrics and the Open Inference Protocol (/v2) over HTTP")
     serve.add_argument("artifact", help="artifact folder written by `kdedge compress`")
@@ -45,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     triton.add_argument("out", type=Path, help="the model repository to write (a new or empty folder)")
     triton.add_argument("--name", default=None, help="the ensemble's name (default: the artifact folder's name)")
     triton.add_argument("--max-batch-size", type=int, default=64, help="Triton's max_batch_size (default 64)")
+    bench = commands.add_parser(
+        "bench", help="time artifacts on this machine (batch cells, MLPerf scenarios), or --compare runs",
+        description="Time artifacts with the runtime alone (no torch): batch latency cells side by side, MLPerf's "
+                    "single-stream, offline and server scenarios (--scenarios), or put JSON runs from several "
+                    "machines side by side (--compare). A teacher artifact from `kdedge export-teacher` is the "
+                    "reference of the 'vs teacher artifact' column.")
+    from kdedge_runtime.bench.command import add_arguments
+
+    add_arguments(bench)
     predict = commands.add_parser(
         "predict", help="classify texts given as arguments (prints JSON lines) or every text of a file",
         description="Classify TEXTS given as arguments and print JSON lines, or stream a whole file with "
@@ -83,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as problem:
                 parser.error(str(problem))
             run_server(args.artifact, config, threads=args.threads)
+        elif args.command == "bench":
+            from kdedge_runtime.bench.command import run as run_bench
+
+            return run_bench(args)
         elif args.command == "export-triton":
             from kdedge_runtime.triton import TritonConfig, export_triton
 
