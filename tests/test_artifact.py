@@ -19,8 +19,11 @@ def test_artifact_appears_only_when_complete(tmp_path):
         manifest = fill(staging)
         (staging / "scratch.onnx").write_bytes(b"x")
         assert not destination.exists()
-    assert sorted(p.name for p in destination.iterdir()) == ["README.md", "kdedge.json", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in destination.iterdir()) == ["README.md", "kdedge.json", "model.onnx", "runtime",
+                                                             "tokenizer.json"]
     assert manifest["hashes"]["model.onnx"]["bytes"] == 5
+    wheel = manifest["runtime_wheel"]
+    assert wheel.startswith("runtime/kdedge_runtime-") and manifest["hashes"][wheel]["bytes"] > 10_000
     assert read_manifest(destination).labels == ("a", "b")
 
 
@@ -78,3 +81,24 @@ def test_a_killed_run_s_staging_folder_is_removed_by_the_next(tmp_path):
     with staged_artifact(destination) as staging:
         fill(staging)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", alive.name, running.name])
+
+
+def test_the_runtime_wheel_is_the_installed_runtime_with_pinned_dependencies(tmp_path):
+    import importlib.metadata
+    import zipfile
+
+    import kdedge_runtime
+    from kdedge.export.runtime_wheel import write_runtime_wheel
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    paths = [write_runtime_wheel(folder) for folder in (first, second)]
+    assert (first / paths[0]).read_bytes() == (second / paths[1]).read_bytes()  # deterministic
+    with zipfile.ZipFile(first / paths[0]) as wheel:
+        names = wheel.namelist()
+        metadata = wheel.read(f"kdedge_runtime-{kdedge_runtime.__version__}.dist-info/METADATA").decode()
+        assert wheel.read("kdedge_runtime/predictor.py") == (
+            __import__("pathlib").Path(kdedge_runtime.__file__).parent / "predictor.py").read_bytes()
+    assert "kdedge_runtime/py.typed" in names and "kdedge_runtime/bench/schema.json" in names
+    assert not any("__pycache__" in name for name in names)
+    for name in ("onnxruntime", "numpy", "tokenizers"):
+        assert f"Requires-Dist: {name}=={importlib.metadata.version(name)}" in metadata

@@ -3,6 +3,7 @@
     model.onnx      the chosen variant
     tokenizer.json  the teacher's tokenizer (the student reads the same ids)
     kdedge.json     task, labels, sizes, metrics, parity, file hashes and the recipe
+    runtime/        kdedge-runtime's wheel, its dependencies pinned: `pip install ./runtime/*.whl` on a target
 
 It is assembled in a hidden staging folder beside the destination and renamed into place only when
 every check has passed, so a failed run never leaves a half-written artifact.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from kdedge.errors import ConfigError
 from kdedge.export.model_card import CARD_FILE, write_model_card
+from kdedge.export.runtime_wheel import RUNTIME_DIR, write_runtime_wheel
 from kdedge_runtime.manifest import MANIFEST_NAME, file_sha256, schema_version
 
 MODEL_FILE = "model.onnx"
@@ -43,7 +45,9 @@ def seal(folder: Path, manifest: dict) -> dict:
     card (README.md)."""
     manifest = dict(manifest)
     manifest["files"] = {"model": MODEL_FILE, "tokenizer": TOKENIZER_FILE}
+    manifest["runtime_wheel"] = write_runtime_wheel(folder)  # the runtime travels with the artifact
     shipped = [name for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE) if (folder / name).is_file()]
+    shipped.append(manifest["runtime_wheel"])
     shipped += sorted(f"{VARIANTS_DIR}/{path.name}" for path in (folder / VARIANTS_DIR).glob("*.onnx"))
     manifest["hashes"] = {
         name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in shipped
@@ -88,7 +92,7 @@ def staged_artifact(destination: Path):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     for leftover in staging.iterdir():
-        if leftover.name == VARIANTS_DIR and leftover.is_dir():
+        if leftover.name in (VARIANTS_DIR, RUNTIME_DIR) and leftover.is_dir():
             continue
         if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME, CARD_FILE):
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()

@@ -123,7 +123,11 @@ def _body(manifest: dict) -> list[str]:
     lines += ["", "## Test metrics", ""] + metrics_markdown(manifest)
     lines += ["", "## Variants", ""] + variants_markdown(manifest)
     lines += ["", "## Latency", ""] + _latency(manifest)
-    lines += ["", "## Use", "", "```bash", 'pip install kdedge-runtime          # or: pip install ./runtime',
+    wheel = manifest.get("runtime_wheel")
+    install = ([f"pip install ./{wheel}        # from inside this folder: the runtime ships with the artifact",
+                f'pip install "./{wheel}[serve]"   # with the HTTP server'] if wheel
+               else ["pip install ./runtime               # from a kdedge checkout"])
+    lines += ["", "## Use", "", "```bash", *install,
               "kdedge-runtime predict ARTIFACT \"some text\"",
               "kdedge-runtime predict ARTIFACT --input texts.csv --output predictions.jsonl",
               "kdedge-runtime serve ARTIFACT --port 8000", "```", "", "```python",
