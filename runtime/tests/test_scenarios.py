@@ -134,3 +134,24 @@ def test_the_rate_search_with_no_rate_that_holds_or_no_ceiling():
     assert peak is None and [run.rate for run in runs] == [10]
     peak, runs = find_peak_rate(lambda rate: RateRun(rate, 1, 1, 1.0, 0, False, passed=True), config)
     assert peak == 80 and [run.rate for run in runs] == [10, 20, 40, 80]  # capped by server_max_rate
+
+
+def test_a_failed_query_counts_as_late():
+    def failing_at_3(clock):
+        serve = queue_submitter(clock, 0.010)
+
+        def submit(index, completions):
+            if index == 3:
+                completions.done(index, failed=True)  # e.g. the server answered 503
+            else:
+                serve(index, completions)
+
+        return submit
+
+    arrivals = [0.02 * i for i in range(100)]  # otherwise every query holds, as above
+    clock = FakeClock()
+    run = run_rate(failing_at_3(clock), arrivals, bound_ms=15, clock=clock, sleep=clock.sleep)
+    assert run.failed == 1 and run.late == 1 and run.passed  # one of 100 is what p99 allows
+    clock = FakeClock()
+    run = run_rate(failing_at_3(clock), arrivals, bound_ms=15, q=0.999, clock=clock, sleep=clock.sleep)
+    assert run.early_stopped and not run.passed and run.answered == 4  # p99.9 of 100 allows none

@@ -110,6 +110,7 @@ class RateRun:
     late: int
     early_stopped: bool
     passed: bool
+    failed: int = 0  # queries that got no answer (an error, a refusal): each counts as late
 
 
 class Completions:
@@ -120,13 +121,16 @@ class Completions:
         self._clock, self._due, self._lock = clock, due, threading.Lock()
         self.times: dict[int, float] = {}
         self.late_answered = 0
+        self.failed = 0
         self.all_done = threading.Condition(self._lock)
 
-    def done(self, index: int, when: float | None = None) -> None:
+    def done(self, index: int, when: float | None = None, failed: bool = False) -> None:
+        """Query `index` was answered (at `when`, default now); a failed query counts as late."""
         with self._lock:
             finished = self._clock() if when is None else when
             self.times[index] = finished
-            self.late_answered += finished > self._due(index)
+            self.late_answered += failed or finished > self._due(index)
+            self.failed += failed
             self.all_done.notify_all()
 
 
@@ -160,7 +164,7 @@ def run_rate(submit: Callable[[int, Completions], None], arrivals: Sequence[floa
     late = completions.late_answered + _overdue(completions, arrivals, 0, issued, start, bound, clock())
     p99 = percentile(latencies, q) if not early else float("nan")
     passed = not early and len(latencies) == len(arrivals) and late <= allowed and p99 <= bound_ms
-    return RateRun(rate, len(arrivals), len(latencies), p99, late, early, passed)
+    return RateRun(rate, len(arrivals), len(latencies), p99, late, early, passed, completions.failed)
 
 
 def _overdue(completions: Completions, arrivals: Sequence[float], first: int, issued: int, start: float,
@@ -215,7 +219,9 @@ class ThreadedSubmitter:
             index, completions = item
             try:
                 answer(self._texts[index % len(self._texts)])
-            finally:
+            except Exception:  # a refused or failed query counts against the rate, and the thread goes on
+                completions.done(index, failed=True)
+            else:
                 completions.done(index)
 
     def __call__(self, index: int, completions: Completions) -> None:
@@ -256,17 +262,21 @@ def http_connector(url: str, timeout: float = 30.0) -> Callable[[], Callable[[st
 
         def answer(text: str):
             nonlocal connection
-            try:
-                connection.request("POST", "/predict", json.dumps({"texts": [text]}),
-                                   {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
+            for attempt in range(2):  # once more on a fresh connection: the server closes idle keep-alives
+                try:
+                    connection.request("POST", "/predict", json.dumps({"texts": [text]}),
+                                       {"Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    connection = http.client.HTTPConnection(address.hostname, address.port or 80, timeout=timeout)
+                    if attempt:
+                        raise
+                    continue
                 if response.status != 200:
                     raise RuntimeError(f"the server answered {response.status}")
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                connection = http.client.HTTPConnection(address.hostname, address.port or 80, timeout=timeout)
-                raise
+                return
 
         return answer
 
