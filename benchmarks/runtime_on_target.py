@@ -60,9 +60,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--p99-bound-ms", type=float, default=50.0)
     parser.add_argument("--scenario-seconds", type=float, default=5.0)
+    parser.add_argument("--report-only", action="store_true", help="write NAME.md again from the saved results")
     args = parser.parse_args()
     out = RESULTS / args.name
     out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        report = render(args, out)
+        (RESULTS / f"{args.name}.md").write_text(report)
+        print(report)
+        return
     if not (args.artifact / "kdedge.json").is_file():
         sys.exit(f"{args.artifact} is not an artifact: run `kdedge compress --output {args.artifact}` first")
     teacher = out / "teacher"
@@ -119,12 +125,13 @@ def render(args, out: Path) -> str:
     runtime = json.loads((out / "runtime.json").read_text())
     served = json.loads((out / "server.json").read_text())["scenarios"][0]
     machine = runtime["machine"]
-    lines = [f"command: `python benchmarks/runtime_on_target.py {' '.join(sys.argv[1:])}`".replace("  ", " "),
+    command = " ".join(arg for arg in sys.argv[1:] if arg != "--report-only")
+    lines = [f"command: `python benchmarks/runtime_on_target.py{' ' + command if command else ''}`",
              f"target environment: a fresh virtualenv with only the artifact's wheel installed (kdedge-runtime "
              f"{machine['kdedge_runtime']}, onnxruntime {machine['onnxruntime']}, numpy {machine['numpy']}; no torch); "
              f"machine: {machine['cpu']}, {machine['cores']} cores; {args.threads} onnxruntime threads",
              "", "kdedge-runtime bench (batch cells, teacher = the export-teacher artifact):", "",
-             *[line for line in (out / "runtime.json").parent.joinpath("compare.md").read_text().splitlines()],
+             *[line.replace(str(Path.cwd()) + "/", "") for line in (out / "compare.md").read_text().splitlines()],
              "", f"server scenario against `kdedge-runtime serve` of the student ({served['target']}), one tweet "
              f"per query, p99 bound {served['bound_ms']:.0f} ms: peak "
              + ("none held" if served["peak_queries_per_second"] is None

@@ -22,7 +22,8 @@ def compressed(tiny_teacher_dir, tiny_csv, tmp_path_factory):
 def test_artifact_folder_and_manifest(compressed):
     _, result, root = compressed
     folder = root / "artifact"
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "kdedge.json", "model.onnx", "tokenizer.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "kdedge.json", "model.onnx", "runtime",
+                                                        "tokenizer.json"]
     manifest = json.loads((folder / "kdedge.json").read_text())
     for key in ("schema", "task", "labels", "max_length", "teacher", "student", "compression", "metrics", "hashes",
                 "recipe", "parity"):
