@@ -54,7 +54,7 @@ def test_artifacts_with_the_same_folder_name_are_each_timed_and_told_apart(artif
     copies = [shutil.copytree(artifact, tmp_path / side / "artifact") for side in ("left", "right")]
     ran = []
 
-    def recording_loader(path, providers):
+    def recording_loader(path, providers, data=None):
         return lambda threads: lambda ids, mask: ran.append(Path(path))
 
     monkeypatch.setattr(runner, "_onnx_loader", recording_loader)

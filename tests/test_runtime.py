@@ -119,19 +119,21 @@ def test_a_changed_or_damaged_file_is_refused_by_name(copy_of_artifact, file, da
     assert words in str(error.value) and "copy the artifact folder again" in str(error.value)
 
 
-def test_files_are_checked_even_without_recorded_hashes(copy_of_artifact):
+def test_unhashed_files_are_refused_and_broken_ones_are_an_artifact_error(copy_of_artifact):
     without_hashes(copy_of_artifact)
     model = copy_of_artifact / "model.onnx"
     model.write_bytes(model.read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match="has no hash in kdedge.json"):
+        Predictor(copy_of_artifact)  # served: every file must be hashed
     with pytest.raises(ArtifactError, match="model.onnx in .* cannot be loaded by onnxruntime"):
-        Predictor(copy_of_artifact)
+        Predictor(copy_of_artifact, unsealed=True)  # kdedge's own staging use: still parsed safely
 
 
 def test_a_broken_tokenizer_is_an_artifact_error(copy_of_artifact, artifact):
     without_hashes(copy_of_artifact)
     (copy_of_artifact / "tokenizer.json").write_text('{"version": "1.0", "model": ')
     with pytest.raises(ArtifactError, match="tokenizer.json in .* is not a tokenizer"):
-        Predictor(copy_of_artifact)
+        Predictor(copy_of_artifact, unsealed=True)
 
 
 def test_the_runtime_cli_says_so_in_one_line(copy_of_artifact, capsys):

@@ -54,7 +54,7 @@ def staging(tiny_teacher_dir, tmp_path):
     write_manifest(folder, {"task": "sequence-classification", "labels": ["a", "b", "c"], "max_length": 16,
                             "pad_token_id": 0})
     encoder = TextEncoder(Tokenizer.from_file(str(folder / TOKENIZER_FILE)), 16, 0)
-    logits = Predictor(folder).logits(TEXTS)
+    logits = Predictor(folder, unsealed=True).logits(TEXTS)
     labels = logits.argmax(axis=1)  # fp32 is right on every row, so any disagreement costs accuracy
     return folder, encoder, logits, labels
 
@@ -111,7 +111,7 @@ def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, m
                            f"rows ({failed.agreement_with_fp32:.2%} agree, 99.00% required); logits differ by up to "
                            f"{failed.max_abs_logit_difference:.3g}; not shipped")
     assert not (folder / "model.int8-dynamic.onnx").exists()
-    shipped = Predictor(folder).logits(TEXTS)  # fp32 or the identical fp16 copy ships, never the failed variant
+    shipped = Predictor(folder, unsealed=True).logits(TEXTS)  # fp32 or the identical fp16 copy ships, never the failed variant
     np.testing.assert_allclose(shipped, logits, atol=1e-6)
 
 
@@ -312,7 +312,7 @@ def test_the_shipped_model_gives_a_text_the_same_result_in_any_batch(staging, mo
     rows = build_variants(folder, encoder, logits, TEXTS, *scoring(labels), calibration_batches(encoder, TEXTS, 16),
                           config, Reporter(quiet=True))
     shipped = next(row.variant for row in rows if row.chosen)
-    changed, spread = spread_across_batches(Predictor(folder), TEXTS + [text + " indeed" * 6 for text in TEXTS[:20]])
+    changed, spread = spread_across_batches(Predictor(folder, unsealed=True), TEXTS + [text + " indeed" * 6 for text in TEXTS[:20]])
     if batch_invariant:  # dynamic INT8 is refused for it; the next fastest, static INT8, ships
         assert shipped == "int8-static" and changed == 0 and spread <= 1e-4
         assert rows[1].batch_score_difference > 1e-4 and not rows[1].eligible
@@ -330,7 +330,7 @@ def test_an_fp32_export_whose_results_depend_on_the_batch_is_refused(staging, mo
 
 def test_batch_dependence_compares_alone_and_shuffled_batches(staging):
     folder, encoder, logits, labels = staging
-    predictor = Predictor(folder)
+    predictor = Predictor(folder, unsealed=True)
     assert variants_module.batch_dependence(predictor, TEXTS, lambda rows: rows, logits) == (0, pytest.approx(0, abs=1e-6))
     shifted = logits.copy()
     shifted[3] += np.array([5.0, 0, 0], dtype=np.float32) - shifted[3]  # one row's reference made different

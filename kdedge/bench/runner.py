@@ -98,9 +98,9 @@ def run_benchmark(
         raise ConfigError(str(error)) from None
 
 
-def _onnx_loader(path: Path, providers: list[str]):
+def _onnx_loader(path: Path, providers: list[str], data: bytes | None = None):
     """The runtime's ONNX loader (a seam for tests that record what is loaded)."""
-    return onnx_loader(path, providers)
+    return onnx_loader(path, providers, data)
 
 
 def _model_count(folders: list[Path]) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from kdedge.errors import ConfigError
 from kdedge.export.model_card import CARD_FILE, write_model_card
 from kdedge.export.runtime_wheel import RUNTIME_DIR, write_runtime_wheel
-from kdedge_runtime.manifest import MANIFEST_NAME, file_sha256, schema_version
+from kdedge_runtime.manifest import MANIFEST_NAME, file_sha256, schema_version, serving_sha256
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -52,6 +52,7 @@ def seal(folder: Path, manifest: dict) -> dict:
     manifest["hashes"] = {
         name: {"sha256": file_sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in shipped
     }
+    manifest["serving_sha256"] = serving_sha256(manifest)  # labels, lengths, casing and files, as sealed
     write_manifest(folder, manifest)
     sealed = _with_schema(manifest)
     write_model_card(folder, sealed)
@@ -112,3 +113,24 @@ def check_output(output: Path, run_dir: Path) -> None:
         )
     if output.resolve() == run_dir.resolve():
         raise ConfigError("--output and --run-dir must be different folders")
+    if output.resolve() in run_dir.resolve().parents:
+        raise ConfigError(f"--run-dir {run_dir} is inside --output {output}, which is replaced whole when the "
+                          "artifact is written", hint="put the run directory beside the output folder")
+    if output.is_dir():
+        foreign = sorted(path.name for path in output.iterdir() if not _artifact_entry(path))
+        if foreign:
+            raise ConfigError(
+                f"output folder {output} holds files kdedge did not write ({', '.join(foreign[:5])}"
+                + (", ..." if len(foreign) > 5 else "") + "); it would replace the folder whole",
+                hint="choose another --output, or move those files out")
+
+
+def _artifact_entry(path: Path) -> bool:
+    """Whether `path`, inside an artifact folder, is one of the things an artifact is made of."""
+    if path.name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME, CARD_FILE):
+        return path.is_file()
+    if path.name == VARIANTS_DIR and path.is_dir():
+        return all(child.is_file() and child.suffix == ".onnx" for child in path.iterdir())
+    if path.name == RUNTIME_DIR and path.is_dir():
+        return all(child.is_file() and child.suffix == ".whl" for child in path.iterdir())
+    return False

@@ -44,6 +44,7 @@ from kdedge.export.artifact import (
 from kdedge.export.latency import median_ms, torch_runner
 from kdedge.export.onnx import check_logit_parity, export_onnx, fuse_and_report
 from kdedge.export.variants import build_variants, calibration_batches, variant_summary
+from kdedge.ownership import claim_run_dir
 from kdedge.pipeline.prepare import Prepared, distill_sets, prepare
 from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
@@ -77,7 +78,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
     if not scale.is_main:
         reporter = Reporter(quiet=True)
     if scale.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        claim_run_dir(run_dir)  # a folder kdedge did not make is refused before anything is written into it
         (run_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
 
     prepared = scale.main_first(lambda: prepare(recipe, run_dir, reporter, device=scale.device))
@@ -123,7 +124,7 @@ def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: 
         metrics["student_onnx"] = metrics[f"student_onnx_{chosen.variant}"]
         disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
-        shipped = Predictor(staging, threads=os.cpu_count())
+        shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)
         latency = _quick_latency(teacher, encoder, shipped, student_encoder, data, reporter)
         if recipe.student.latency:
             latency["budget"] = _budget_check(shipped, recipe, prepared, reporter)
@@ -206,7 +207,7 @@ def gated_variants(staging: Path, encoder: TextEncoder, reference_logits: np.nda
     """The parity gate of `staging/model.onnx` against PyTorch's test logits, then the recipe's variants,
     each gated and measured (`variants.build_variants`). Returns the variants table and the parity record."""
     task = recipe.data.task
-    fp32_logits = Predictor(staging, threads=os.cpu_count()).logits(data.test.texts)
+    fp32_logits = Predictor(staging, threads=os.cpu_count(), unsealed=True).logits(data.test.texts)
 
     def rows_of(logits):
         return prediction_rows(task, logits, data.test.texts)

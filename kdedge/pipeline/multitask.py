@@ -39,6 +39,7 @@ from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, check_output, sea
 from kdedge.export.latency import median_ms, torch_runner
 from kdedge.export.onnx import check_logit_parity, export_onnx, fuse_and_report
 from kdedge.export.variants import build_variants, calibration_batches, variant_summary
+from kdedge.ownership import claim_run_dir
 from kdedge.pipeline.prepare import Prepared, distill_sets, prepare
 from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
@@ -66,6 +67,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
     started = time.perf_counter()
     output, run_dir = Path(output), Path(run_dir)
     check_output(output, run_dir)
+    claim_run_dir(run_dir)
     singles = task_recipes(recipe)
     scale = Scale.create(recipe.distill.mixed_precision)
     if not scale.is_main:
@@ -214,7 +216,7 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
             **({"fusion": fusion} if fusion is not None else {}),
         }
         write_manifest(staging, base)
-        fp32_logits = Predictor(staging, threads=os.cpu_count()).logits(texts)
+        fp32_logits = Predictor(staging, threads=os.cpu_count(), unsealed=True).logits(texts)
         difference = check_logit_parity(rows_of(torch_logits), rows_of(fp32_logits), recipe.export.atol,
                                         "the ONNX fp32 export")
         calibration = (calibration_batches(student_encoder, union, recipe.export.calibration_size, recipe.data.seed)
@@ -227,7 +229,8 @@ def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, 
         metrics = {"teacher": teacher_metrics, "student": student_metrics,
                    **{f"student_onnx_{row.variant}": row.metrics for row in variants if row.metrics is not None}}
         metrics["student_onnx"] = metrics[f"student_onnx_{chosen.variant}"]
-        latency = _latency(prepared, student_encoder, Predictor(staging, threads=os.cpu_count()), texts, reporter)
+        shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)
+        latency = _latency(prepared, student_encoder, shipped, texts, reporter)
         manifest = seal(staging, {
             **base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants], "metrics": metrics,
             "parity": {"fp32_max_abs_logit_difference": difference, "atol": recipe.export.atol,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kdedge_runtime.errors import ArtifactError
 
-__all__ = ["ArtifactError", "Manifest", "TaskOutput", "read_manifest", "verify_file", "schema_version"]
+__all__ = ["ArtifactError", "Manifest", "TaskOutput", "read_manifest", "read_verified", "schema_version",
+           "serving_sha256", "verify_file", "verify_serving_fields"]
 
 SCHEMA_VERSION = 2  # the newest kdedge.json this runtime reads; it reads every version from 1 up
 MANIFEST_NAME = "kdedge.json"
@@ -91,7 +92,7 @@ def read_manifest(artifact_dir: str | Path, require_files: bool = True) -> Manif
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path} lacks a required field ({exc})") from exc
     for name in (manifest.model_file, manifest.tokenizer_file) if require_files else ():
-        if not (folder / name).is_file():
+        if not artifact_path(folder, name).is_file():
             raise ArtifactError(f"{folder} is incomplete: {name} is missing")
     return manifest
 
@@ -104,19 +105,65 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_file(folder: str | Path, name: str, manifest: Manifest) -> None:
-    """Check `folder/name` against the size and SHA-256 that kdedge.json records for it; a file it does
-    not record (an artifact still being assembled, or one from before hashes) is not checked."""
+SERVING_FIELDS = ("task", "labels", "tasks", "outputs", "max_length", "pad_token_id", "casing_stride", "files")
+
+
+def serving_sha256(raw: dict) -> str:
+    """SHA-256 of the manifest fields that change what a served model answers (labels, lengths, casing,
+    files): kdedge records it as `serving_sha256`, so an edited label list or max_length is refused."""
+    fields = {key: raw.get(key) for key in SERVING_FIELDS}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def artifact_path(folder: str | Path, name: str) -> Path:
+    """`folder/name`, which must stay inside `folder`: kdedge.json cannot point at `../x` or `/etc/x`."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or "\\" in name:
+        raise ArtifactError(f"kdedge.json in {folder} names the file {name!r}: an artifact's files are relative paths "
+                            "inside its folder; copy the artifact again, or re-run kdedge compress")
+    root = Path(folder).resolve()
+    path = (root / name).resolve()
+    if root not in path.parents:
+        raise ArtifactError(f"kdedge.json in {folder} names {name!r}, which is outside the artifact folder: copy the "
+                            "artifact again, or re-run kdedge compress")
+    return path
+
+
+def read_verified(folder: str | Path, name: str, manifest: Manifest, require_hash: bool = True) -> bytes:
+    """The bytes of `folder/name`, checked against the size and SHA-256 kdedge.json records for it: the
+    bytes hashed are the bytes returned, so what is checked is what is loaded. A file kdedge.json does not
+    hash is refused, unless `require_hash` is off (kdedge's own use on an artifact still being assembled)."""
+    path = artifact_path(folder, name)
     expected = (manifest.raw.get("hashes") or {}).get(name)
+    if expected is None and require_hash:
+        raise ArtifactError(f"{name} in {folder} has no hash in kdedge.json, so it cannot be checked: copy the "
+                            "artifact again, or re-run kdedge compress")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ArtifactError(f"{name} in {folder} cannot be read ({error.strerror})") from None
     if expected is None:
-        return
-    path = Path(folder) / name
-    size = path.stat().st_size
-    if size != expected.get("bytes"):
-        found = f"{size:,} bytes where kdedge.json records {expected.get('bytes'):,}"
-    elif file_sha256(path) != expected.get("sha256"):
+        return data
+    if len(data) != expected.get("bytes"):
+        found = f"{len(data):,} bytes where kdedge.json records {expected.get('bytes'):,}"
+    elif hashlib.sha256(data).hexdigest() != expected.get("sha256"):
         found = "its SHA-256 differs from the one kdedge.json records"
     else:
-        return
+        return data
     raise ArtifactError(f"{name} in {folder} was changed or damaged ({found}): copy the artifact folder again, "
                         "or re-run kdedge compress")
+
+
+def verify_file(folder: str | Path, name: str, manifest: Manifest, require_hash: bool = True) -> None:
+    """Check `folder/name` against the size and SHA-256 that kdedge.json records for it (`read_verified`)."""
+    read_verified(folder, name, manifest, require_hash)
+
+
+def verify_serving_fields(folder: str | Path, manifest: Manifest) -> None:
+    """Refuse a kdedge.json whose labels, lengths, casing or files were edited after kdedge sealed it."""
+    recorded = manifest.raw.get("serving_sha256")
+    if recorded is None:
+        raise ArtifactError(f"kdedge.json in {folder} has no serving_sha256, so its labels and lengths cannot be "
+                            "checked: re-run kdedge compress (or kdedge export-teacher) with this kdedge")
+    if recorded != serving_sha256(manifest.raw):
+        raise ArtifactError(f"kdedge.json in {folder} was edited: its labels, lengths, casing or files no longer match "
+                            "the serving_sha256 kdedge recorded; copy the artifact again, or re-run kdedge compress")

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from tokenizers import Tokenizer
 
 from kdedge_runtime.bio import spans
 from kdedge_runtime.encoding import TextEncoder, length_buckets
 from kdedge_runtime.errors import ArtifactError, InputError
-from kdedge_runtime.manifest import MULTI_TASK, TaskOutput, read_manifest, verify_file
+from kdedge_runtime.manifest import MULTI_TASK, TaskOutput, read_manifest, read_verified, verify_serving_fields
 from kdedge_runtime.results import SEQUENCE, TOKEN, Entity, Prediction, as_json
 
 __all__ = ["Predictor", "Prediction", "Entity", "as_json", "SEQUENCE", "TOKEN", "SUPPORTED_TASKS"]
@@ -36,9 +37,14 @@ class Predictor:
         providers: list[str] | None = None,
         threads: int | None = None,
         model_file: str | None = None,
+        unsealed: bool = False,
     ):
+        """`unsealed` is for kdedge itself, on an artifact it is still assembling: files without hashes yet
+        and no serving_sha256 are accepted. Anything served is sealed."""
         folder = Path(artifact_dir)
         self.folder = folder
+        if not folder.exists():
+            raise ArtifactError(f"{folder} does not exist: give the folder `kdedge compress --output` wrote")
         self.manifest = read_manifest(folder)
         for task in self.manifest.tasks:
             if task.task not in SUPPORTED_TASKS:
@@ -46,31 +52,33 @@ class Predictor:
                     f"task {task.task!r} is not supported by this runtime; supported: {', '.join(SUPPORTED_TASKS)}, "
                     f"and {MULTI_TASK} artifacts of them"
                 )
+        if not unsealed:
+            verify_serving_fields(folder, self.manifest)
+        _warn_on_another_onnxruntime(folder, self.manifest)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         model_name = model_file or self.manifest.model_file
-        model_path = folder / model_name
-        for name in (model_name, self.manifest.tokenizer_file):
-            verify_file(folder, name, self.manifest)
+        # the bytes checked are the bytes loaded: no second open between the hash and the session
+        model_bytes = read_verified(folder, model_name, self.manifest, require_hash=not unsealed)
+        tokenizer_bytes = read_verified(folder, self.manifest.tokenizer_file, self.manifest, require_hash=not unsealed)
         try:
-            self._session = ort.InferenceSession(
-                str(model_path), options, providers=providers or ["CPUExecutionProvider"]
-            )
+            self._session = ort.InferenceSession(model_bytes, options, providers=providers or ["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime's own types: InvalidProtobuf, InvalidGraph, Fail, ...
             raise ArtifactError(f"{model_name} in {folder} cannot be loaded by onnxruntime "
                                 f"({type(error).__name__}: {_first_line(error)}): copy the artifact folder again, "
                                 "or re-run kdedge compress") from None
+        model_path = folder / model_name
         self._input_names = [item.name for item in self._session.get_inputs()]
         outputs = [item.name for item in self._session.get_outputs()]
         missing = [task.output for task in self.manifest.tasks if task.output not in outputs]
         if missing:
             raise ArtifactError(f"{model_path.name} has no output {missing[0]!r} (its outputs: {', '.join(outputs)})")
         try:
-            self._encoder = TextEncoder.from_file(
-                folder / self.manifest.tokenizer_file, self.manifest.max_length, self.manifest.pad_token_id,
-                self.manifest.casing_stride,
+            self._encoder = TextEncoder(
+                Tokenizer.from_str(tokenizer_bytes.decode("utf-8")), self.manifest.max_length,
+                self.manifest.pad_token_id, self.manifest.casing_stride,
             )
         except Exception as error:  # tokenizers raises a plain Exception for a file it cannot parse
             raise ArtifactError(f"{self.manifest.tokenizer_file} in {folder} is not a tokenizer the tokenizers "
@@ -224,6 +232,16 @@ def _checked_texts(texts: Iterable[str]) -> list[str]:
         if not isinstance(text, str):
             raise InputError(f"text #{position} is {type(text).__name__}, not str")
     return texts
+
+
+def _warn_on_another_onnxruntime(folder: Path, manifest) -> None:
+    """The variant and its gates were chosen under one onnxruntime; kernels (INT8 above all) differ between
+    versions, so serving under another is worth a warning, not a refusal."""
+    built = (manifest.raw.get("machine") or {}).get("onnxruntime")
+    if built and built != ort.__version__:
+        LOG.warning("%s was gated under onnxruntime %s and is served under %s: results may differ slightly "
+                    "(install onnxruntime==%s, the version its wheel in runtime/ pins, to serve it as tested)",
+                    folder, built, ort.__version__, built)
 
 
 def _first_line(error: Exception) -> str:

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from kdedge_runtime.errors import ArtifactError, InputError
-from kdedge_runtime.manifest import MANIFEST_NAME, read_manifest, verify_file
+from kdedge_runtime.manifest import MANIFEST_NAME, read_manifest, verify_file, verify_serving_fields
 from kdedge_runtime.results import TOKEN
 from kdedge_runtime.v2 import output_specs
 
@@ -58,6 +58,7 @@ def export_triton(artifact_dir: str | Path, out_dir: str | Path, config: TritonC
 
     folder, out = Path(artifact_dir), Path(out_dir)
     manifest = read_manifest(folder)
+    verify_serving_fields(folder, manifest)
     for name in (manifest.model_file, manifest.tokenizer_file):
         verify_file(folder, name, manifest)
     config = config or TritonConfig(name=folder.resolve().name)

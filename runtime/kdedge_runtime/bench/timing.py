@@ -278,8 +278,9 @@ def check_session_provider(session, wanted: str, what: str) -> None:
                          "or use --provider cpu")
 
 
-def onnx_loader(path: Path, providers: list[str]):
-    """`load(threads)` for one ONNX file: a session at that many intra-op threads, and its run function."""
+def onnx_loader(path: Path, providers: list[str], data: bytes | None = None):
+    """`load(threads)` for one ONNX file (from `data`, its checked bytes, when given): a session at that many
+    intra-op threads, and its run function."""
     def load(threads: int):
         import onnxruntime as ort
 
@@ -288,8 +289,8 @@ def onnx_loader(path: Path, providers: list[str]):
         options.inter_op_num_threads = 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a missing provider is only a warning to onnxruntime; checked below
-            session = ort.InferenceSession(str(path), options, providers=providers)
-        check_session_provider(session, providers[0], path.name)
+            session = ort.InferenceSession(data if data is not None else str(path), options, providers=providers)
+        check_session_provider(session, providers[0], Path(path).name)
         names = [item.name for item in session.get_inputs()]
 
         def run(input_ids: np.ndarray, attention_mask: np.ndarray):
@@ -303,12 +304,12 @@ def onnx_loader(path: Path, providers: list[str]):
 
 
 def artifact_candidates(folder: Path, name: str, providers: list[str],
-                        loader: Callable[[Path, list[str]], Callable] = onnx_loader) -> list[Candidate]:
+                        loader: Callable[..., Callable] = onnx_loader) -> list[Candidate]:
     """The model an artifact ships, then every variant it keeps under variants/ (export.keep_variants).
     Each file is checked against the hash kdedge.json records before it is timed."""
     from tokenizers import Tokenizer
 
-    from kdedge_runtime.manifest import read_manifest, verify_file
+    from kdedge_runtime.manifest import read_manifest, read_verified, verify_serving_fields
 
     manifest = read_manifest(folder)
     vocab = Tokenizer.from_file(str(folder / manifest.tokenizer_file)).get_vocab_size()
@@ -317,14 +318,14 @@ def artifact_candidates(folder: Path, name: str, providers: list[str],
     models += [(path.name.removeprefix("model.").removesuffix(".onnx"), f"{VARIANTS_DIR}/{path.name}")
                for path in sorted((folder / VARIANTS_DIR).glob("model.*.onnx"))]
     hashes = manifest.raw.get("hashes") or {}
-    for _, file in models:
-        verify_file(folder, file, manifest)
+    verify_serving_fields(folder, manifest)
+    checked = {file: read_verified(folder, file, manifest) for _, file in models}  # the bytes timed are those hashed
     teacher = student.get("kind") == "teacher"
     return [
         Candidate(
             model=f"{name} ({student.get('kind', 'student')})",
             variant=variant,
-            load=loader(folder / file, providers),
+            load=loader(folder / file, providers, checked[file]),
             vocab_size=vocab,
             params=student.get("params"),
             max_length=(student.get("config", {}).get("max_position") or manifest.max_length)
@@ -338,7 +339,7 @@ def artifact_candidates(folder: Path, name: str, providers: list[str],
 
 def run_artifacts(folders: list[Path], config: BenchConfig, machine: dict, extra: list[Candidate] = (),
                   notes: list[str] | None = None, progress=None,
-                  loader: Callable[[Path, list[str]], Callable] = onnx_loader) -> BenchResult:
+                  loader: Callable[..., Callable] = onnx_loader) -> BenchResult:
     """Time the artifacts in `folders` (and any `extra` candidates, e.g. a PyTorch teacher) side by side."""
     folders = [Path(folder) for folder in folders]
     require_artifacts(folders)
