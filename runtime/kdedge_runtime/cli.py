@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--batch-delay-ms", type=float, default=defaults.batch_delay_ms,
                        help="how long a batch that is not full waits for more texts "
                             f"(default {defaults.batch_delay_ms}; 0: only those already waiting)")
+    serve.add_argument("--api-key", default=os.environ.get("KDEDGE_API_KEY"),
+                       help="require 'Authorization: Bearer KEY' on every route but the probes (default: "
+                            "$KDEDGE_API_KEY; none: no check, for deployments behind a gateway)")
+    serve.add_argument("--allowed-hosts", default=None,
+                       help="Host header names served, comma-separated (default: localhost, 127.0.0.1 and [::1] when "
+                            "bound to loopback, which stops DNS rebinding; any name otherwise)")
+    serve.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout_seconds,
+                       help=f"seconds before an idle connection is closed (default {defaults.idle_timeout_seconds:g})")
+    serve.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                       help=f"connections and requests at once; beyond them: 503 (default {defaults.max_connections})")
     serve.add_argument("--model-name", default=None,
                        help="the model's name under /v2/models/ (default: the artifact folder's name)")
     triton = commands.add_parser(
@@ -91,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                                      max_body_bytes=args.max_body_bytes, batch_size=args.batch_size,
                                      max_queued_texts=args.max_queued_texts, workers=args.workers,
                                      max_batch_texts=args.max_batch_texts, batch_delay_ms=args.batch_delay_ms,
-                                     model_name=args.model_name)
+                                     model_name=args.model_name, api_key=args.api_key or None,
+                                     allowed_hosts=tuple(h.strip() for h in args.allowed_hosts.split(",") if h.strip())
+                                     if args.allowed_hosts else None,
+                                     idle_timeout_seconds=args.idle_timeout, max_connections=args.max_connections)
             except ValueError as problem:
                 parser.error(str(problem))
             run_server(args.artifact, config, threads=args.threads)

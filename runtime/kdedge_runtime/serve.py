@@ -18,8 +18,10 @@ build their app from the environment (`app_from_environment`), as uvicorn's `--f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import hmac
 import json
 import logging
 import os
@@ -51,11 +53,18 @@ class ServeConfig:
     max_batch_texts: int = 64  # dynamic batching: texts of concurrent requests per model call; 0 turns it off
     batch_delay_ms: float = 1.0  # how long a batch that is not full waits for more texts (0: only those waiting)
     model_name: str | None = None  # the model's name under /v2/models/ (default: the artifact folder's name)
+    idle_timeout_seconds: float = 5.0  # a connection with no request in flight is closed after this long
+    body_timeout_seconds: float = 30.0  # a request body must arrive whole within this long (slow senders: 408)
+    max_connections: int = 1024  # open connections and requests at once; past it uvicorn answers 503
+    api_key: str | None = None  # when set, every route but the liveness and readiness probes needs "Bearer KEY"
+    allowed_hosts: tuple[str, ...] | None = None  # Host names served; None: loopback names when bound to loopback
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be at least 1" for name in ("max_body_bytes", "max_texts", "max_text_chars",
                                                               "batch_size", "max_queued_texts", "workers")
                     if getattr(self, name) < 1]
+        if self.idle_timeout_seconds <= 0 or self.body_timeout_seconds <= 0 or self.max_connections < 1:
+            problems.append("idle_timeout_seconds and body_timeout_seconds must be positive, max_connections at least 1")
         if self.max_batch_texts < 0 or self.batch_delay_ms < 0:
             problems.append("max_batch_texts and batch_delay_ms must be 0 or more")
         if self.max_texts > self.max_queued_texts:
@@ -107,21 +116,87 @@ def parse_request(body: bytes, config: ServeConfig) -> list[str]:
     return texts
 
 
-async def read_body(request, limit: int) -> bytes:
-    """The request body, read as it streams in and refused (413) as soon as it passes `limit` bytes."""
+async def read_body(request, limit: int, timeout: float = 30.0) -> bytes:
+    """The request body, read as it streams in and refused (413) as soon as it passes `limit` bytes, or
+    (408) when it has not arrived whole within `timeout` seconds. A client that goes away mid-body is 499
+    (nginx's "client closed request"), not a server error."""
+    from starlette.requests import ClientDisconnect
+
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             raise RequestError(400, f"Content-Length {declared!r} is not a byte count")
         if int(declared) > limit:
             raise RequestError(413, f"request body is {int(declared):,} bytes; the limit is {limit:,}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"request body is over the limit of {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    async def chunks() -> bytes:
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"request body is over the limit of {limit:,} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    try:
+        return await asyncio.wait_for(chunks(), timeout)
+    except asyncio.TimeoutError:
+        raise RequestError(408, f"the request body did not arrive within {timeout:g} s") from None
+    except ClientDisconnect:
+        raise RequestError(499, "the client closed the connection before its request body arrived") from None
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+PROBES = ("/health", "/ready", "/v2/health/live", "/v2/health/ready")
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port (an IPv6 literal keeps its brackets)."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+class Guard:
+    """ASGI middleware in front of every route: the Host check (a server bound to loopback answers only
+    to loopback names, so a web page's DNS rebinding cannot reach it) and, with an API key, the bearer
+    token (liveness and readiness probes stay open). Refusals are JSON, counted and logged as any other."""
+
+    def __init__(self, app, config: ServeConfig):
+        self.app, self.config = app, config
+        allowed = config.allowed_hosts
+        if allowed is None and is_loopback(config.host):
+            allowed = LOOPBACK_HOSTS
+        self.allowed = None if allowed is None else {name.lower() for name in allowed}
+        self.token = f"Bearer {config.api_key}".encode() if config.api_key else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if self.allowed is not None:
+            host = headers.get(b"host", b"").decode("latin-1").lower()
+            if host_name(host) not in self.allowed:
+                return await _json(send, 421, f"Host {host!r} is not served here (allowed: {', '.join(sorted(self.allowed))});"
+                                              " set --allowed-hosts for a proxy's name")
+        if self.token is not None and scope["path"] not in PROBES:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.token):
+                return await _json(send, 401, "missing or wrong API key: send the header Authorization: Bearer KEY",
+                                   [(b"www-authenticate", b"Bearer")])
+        return await self.app(scope, receive, send)
+
+
+async def _json(send, status: int, message: str, headers: list | None = None) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class AccessLog:
@@ -255,7 +330,10 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            texts = parse_request(await read_body(request, config.max_body_bytes), config)
+            busy = inference.busy(1)  # at the bound already: refuse before reading the body
+            if busy:
+                raise busy
+            texts = parse_request(await read_body(request, config.max_body_bytes, config.body_timeout_seconds), config)
             predictions = await inference(texts)
         except RequestError as refused:
             return error(refused.status, refused.message)
@@ -296,7 +374,10 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
         if unknown:
             return unknown
         try:
-            body = await read_body(request, config.max_body_bytes)
+            busy = inference.busy(1)
+            if busy:
+                raise busy
+            body = await read_body(request, config.max_body_bytes, config.body_timeout_seconds)
             parsed = v2.parse_infer_request(body, request.headers.get(v2.HEADER_LENGTH.lower()), config.max_texts,
                                             config.max_text_chars)
             missing = [name for name in parsed.outputs or () if name not in output_names]
@@ -335,7 +416,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
                             Route("/v2/health/ready", server_ready, methods=["GET"]), *model_routes],
                     exception_handlers={HTTPException: not_found, Exception: internal_error},
                     lifespan=inference.lifespan)
-    return AccessLog(app, metrics)
+    return AccessLog(Guard(app, config), metrics)
 
 
 class _Stderr(logging.Handler):
@@ -363,17 +444,30 @@ def app_from_environment():
     if not artifact:
         raise RuntimeError(f"set {ENVIRONMENT['artifact']} to the artifact folder to serve")
     threads = int(os.environ[ENVIRONMENT["threads"]]) if os.environ.get(ENVIRONMENT["threads"]) else None
-    config = ServeConfig(**json.loads(os.environ.get(ENVIRONMENT["config"]) or "{}"))
+    fields = json.loads(os.environ.get(ENVIRONMENT["config"]) or "{}")
+    if fields.get("allowed_hosts") is not None:
+        fields["allowed_hosts"] = tuple(fields["allowed_hosts"])
+    config = ServeConfig(**fields)
     predictor = Predictor(artifact, threads=threads)
     log_access()
     return create_app(predictor, config)
+
+
+def uvicorn_options(config: ServeConfig) -> dict:
+    """uvicorn's settings for `config`: its concurrency limit, the idle timeout, and a protocol that also
+    closes a connection idle before its first request (uvicorn starts that timer only after a response)."""
+    from kdedge_runtime.idle_protocol import IdleClosingH11Protocol
+
+    return {"host": config.host, "port": config.port, "log_level": "info", "access_log": False,
+            "http": IdleClosingH11Protocol, "timeout_keep_alive": config.idle_timeout_seconds,
+            "limit_concurrency": config.max_connections}
 
 
 def serve(artifact_dir: str, config: ServeConfig = ServeConfig(), threads: int | None = None) -> None:
     """Load the artifact and serve it until interrupted; with `config.workers` > 1, in that many processes."""
     import uvicorn
 
-    options = {"host": config.host, "port": config.port, "log_level": "info", "access_log": False}
+    options = uvicorn_options(config)
     predictor = Predictor(artifact_dir, threads=threads)  # a bad artifact is refused here, in one line
     log_access()  # only once the artifact loads: a refused start installs nothing
     if config.workers <= 1:
