@@ -124,7 +124,10 @@ def compress(
     from kdedge.tracking import tracking
 
     if is_in_memory(data):  # saved once into the run folder, then read like any save_to_disk folder
-        data = materialise(data, (Path(run_dir) if run_dir is not None else Path("runs") / "dataset") / "datasets")
+        from kdedge.ownership import claim_run_dir
+
+        folder = claim_run_dir(Path(run_dir) if run_dir is not None else Path("runs") / "dataset")
+        data = materialise(data, folder / "datasets")
     chosen = recipe_with_options(recipe, teacher=teacher, data=data, text_column=text_column,
                                  label_column=label_column, target=target, student=student, init=init,
                                  max_params=max_params, reconstruct=reconstruct, latency=latency, overrides=overrides,

@@ -22,6 +22,7 @@ from tokenizers import Tokenizer
 
 from kdedge.distill.config import DistillConfig
 from kdedge.errors import ConfigError
+from kdedge.ownership import remove_stage
 
 TOKENIZER_FILE = "tokenizer.json"  # the student's tokenizer, beside its weights
 
@@ -84,7 +85,7 @@ def save_stage(folder: Path, key: str, kept: KeptStudent, outcome) -> None:
     (partial / "stage.json").write_text(json.dumps(
         {"key": key, "config": kept.config, "pad_token_id": kept.pad_token_id, "shape": kept.shape,
          "has_teacher_ids": kept.teacher_ids is not None, "result": stage_summary(outcome)}, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_stage(folder)
     os.replace(partial, folder)
 
 

@@ -13,6 +13,7 @@ from kdedge.data.batching import padded
 from kdedge.data.tasks import TOKEN, load_data, split_metrics
 from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, check_output, seal, staged_artifact, write_manifest
 from kdedge.export.onnx import LogitsOnly, export_onnx, fuse_and_report
+from kdedge.ownership import claim_run_dir
 from kdedge.pipeline.compress import gated_variants
 from kdedge.pipeline.prepare import prepare_teacher
 from kdedge.progress import Reporter
@@ -29,6 +30,7 @@ def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, repo
     reporter = reporter or Reporter(quiet=True)
     output, run_dir = Path(output), Path(run_dir)
     check_output(output, run_dir)
+    claim_run_dir(run_dir)
     task = recipe.data.task
     data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
     torch.manual_seed(recipe.teacher.seed)

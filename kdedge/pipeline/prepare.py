@@ -19,6 +19,7 @@ from kdedge.distill.kept_stages import run_key, stage_key, write_stage_key
 from kdedge.distill.loop import DistillSet, check_attention_layer, resolve_layer_pairs
 from kdedge.errors import ConfigError
 from kdedge.export.shape_latency import ShapeLatency
+from kdedge.ownership import claim_run_dir, remove_stage
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students.build import ShapePlan, plan_shape
@@ -56,8 +57,7 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
     before anything is trained, so an impossible --target fails in seconds, not after fine-tuning.
     """
     reporter = reporter or Reporter(quiet=True)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = claim_run_dir(Path(run_dir))
     # bad data or an unloadable teacher fail here, before anything is printed or trained
     data = load_data(recipe.data, cache_dir=run_dir / "cache" / "datasets")
     torch.manual_seed(recipe.teacher.seed)  # a new classification head is initialised at load time
@@ -200,7 +200,7 @@ def prepare_teacher(
     with quiet_transformers():
         teacher.model.save_pretrained(partial)
         teacher.hf_tokenizer.save_pretrained(partial)
-    shutil.rmtree(stage_dir, ignore_errors=True)
+    remove_stage(stage_dir)  # only a teacher kdedge fine-tuned: a user's own `teacher/` folder is refused, not lost
     os.replace(partial, stage_dir)
     write_stage_key(stage_dir, key)
     return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key

@@ -1,0 +1,58 @@
+"""What kdedge may delete: only what it wrote.
+
+A run directory is kdedge's when it carries the marker file `.kdedge-run`, written when kdedge creates it
+(or finds it empty). A non-empty folder without the marker is refused as a run directory, so
+`--run-dir .` in a folder of the user's own files cannot lose any of them. Inside a run directory a stage
+folder is removed only when kdedge's `stage.json` says it wrote it. An artifact folder is replaced only
+when it holds nothing but the files an artifact is made of.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from kdedge.errors import ConfigError
+
+RUN_MARKER = ".kdedge-run"
+STAGE_STAMP = "stage.json"
+
+
+def claim_run_dir(run_dir: Path) -> Path:
+    """`run_dir`, created and marked as kdedge's if it is new or empty; refused (one line) if it holds
+    files and no marker. The marker records when and by which process it was claimed."""
+    run_dir = Path(run_dir)
+    marker = run_dir / RUN_MARKER
+    if marker.is_file():
+        return run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} is a file", hint="choose a folder for --run-dir")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(
+            f"run directory {run_dir} is not empty and was not made by kdedge (no {RUN_MARKER} in it); kdedge writes "
+            "and deletes inside its run directory",
+            hint=f"choose a new or empty --run-dir (if an older kdedge made this one, add the marker: "
+                 f"touch {marker})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"claimed": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid()}) + "\n")
+    return run_dir
+
+
+def is_kdedge_stage(folder: Path) -> bool:
+    """A stage folder kdedge finished (its stage.json) or left half-written under a `.partial` name."""
+    return (folder / STAGE_STAMP).is_file() or folder.name.endswith(".partial")
+
+
+def remove_stage(folder: Path) -> None:
+    """Remove a stage folder kdedge wrote; a folder of that name kdedge did not write is an error, not a loss."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if folder.is_dir() and is_kdedge_stage(folder):
+        shutil.rmtree(folder)
+        return
+    raise ConfigError(f"{folder} exists and was not written by kdedge (no {STAGE_STAMP}): kdedge will not replace it",
+                      hint="move it out of the run directory, or choose another --run-dir")
