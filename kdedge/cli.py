@@ -167,7 +167,10 @@ def label_command(
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"  # one shard per GPU: CUDA_VISIBLE_DEVICES=i
-        prepare(chosen, folder, Reporter(quiet=quiet), shard=position, teacher_only=teacher_only, device=device)
+        from kdedge.ownership import run_lock
+
+        with run_lock(folder, f"kdedge label --shard {shard}", shared=True):  # shards share it; compress waits
+            prepare(chosen, folder, Reporter(quiet=quiet), shard=position, teacher_only=teacher_only, device=device)
         Console().print(f"teacher ready in {folder}" if teacher_only else
                         f"teacher outputs for shard {shard} cached in {folder / 'teacher_cache'}")
 

@@ -9,10 +9,12 @@ when it holds nothing but the files an artifact is made of.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from kdedge.errors import ConfigError
@@ -56,3 +58,33 @@ def remove_stage(folder: Path) -> None:
         return
     raise ConfigError(f"{folder} exists and was not written by kdedge (no {STAGE_STAMP}): kdedge will not replace it",
                       hint="move it out of the run directory, or choose another --run-dir")
+
+
+LOCK_FILE = ".kdedge-run.lock"
+HOLDER_FILE = ".kdedge-run.holder"
+
+
+@contextmanager
+def run_lock(run_dir: Path, command: str, shared: bool = False):
+    """Hold the run directory for one run: exclusive for compress, extract and export-teacher; shared by
+    the shards of `kdedge label`. Another run finds it held and is refused in one line naming the holder.
+    In a distributed launch only rank 0 takes it (the other ranks are the same run)."""
+    run_dir = claim_run_dir(Path(run_dir))
+    if os.environ.get("RANK", "0") != "0":
+        yield run_dir
+        return
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        holder = run_dir / HOLDER_FILE
+        who = holder.read_text().strip() if holder.is_file() else "another kdedge process"
+        raise ConfigError(f"run directory {run_dir} is in use by {who}",
+                          hint="wait for that run to finish, or give this one another --run-dir") from None
+    (run_dir / HOLDER_FILE).write_text(f"process {os.getpid()} ({command}, since {time.strftime('%H:%M:%S')})\n")
+    try:
+        yield run_dir
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

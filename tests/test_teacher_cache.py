@@ -45,7 +45,7 @@ def test_shards_label_disjoint_chunks_and_the_cache_is_usable_only_when_all_are_
 def test_an_interrupted_run_resumes_at_the_missing_chunk(tmp_path):
     cache = TeacherCache(tmp_path, "k", chunk_rows=5)
     cache.fill("transfer", TEXTS, ["logits"], Counting())
-    (tmp_path / "transfer" / "logits" / "chunk-00003.npy").unlink()
+    (tmp_path / "transfer" / "logits" / "chunk-00003.k.npy").unlink()
     again = Counting()
     assert cache.fill("transfer", TEXTS, ["logits"], again) == 1
     assert again.seen == TEXTS[15:20]
@@ -117,3 +117,32 @@ def _label_shard(folder, index, barrier):
     barrier.wait()  # all four start at the same moment
     TeacherCache(folder, "k", chunk_rows=2).fill("transfer", TEXTS, ["logits"], compute, shard=(index, 4))
     (folder / f"seen-{index}").write_text("\n".join(compute.seen))
+
+
+def test_chunks_written_under_another_key_are_never_read_as_this_runs(tmp_path):
+    # two runs with different recipes interleave in one split: run "a" checked the key and reset the split,
+    # then run "b" reset it for its key, and "a" went on writing its chunks into the folder
+    a, b = TeacherCache(tmp_path, "a", chunk_rows=5), TeacherCache(tmp_path, "b", chunk_rows=5)
+    a.fill("transfer", TEXTS[:5], ["logits"], Counting())
+    b.fill("transfer", TEXTS, ["logits"], Counting(), shard=(1, 2))  # b's chunks 1 and 3
+    for number in (0, 2, 4):  # a keeps writing its (wrong for b) chunks after b's reset
+        np.save(tmp_path / "transfer" / "logits" / f"chunk-{number:05d}.a.npy", np.full((5, 2), -1, np.float32))
+    with pytest.raises(ConfigError, match="3 chunks missing"):
+        b.array("transfer", "logits")  # a's chunks do not count as b's
+    b.fill("transfer", TEXTS, ["logits"], Counting())
+    assert (b.array("transfer", "logits").numpy()[:, 0] >= 0).all()
+
+
+def test_two_runs_on_one_run_directory_one_is_refused_in_one_line(tmp_path, tiny_teacher_dir, tiny_csv):
+    from conftest import tiny_recipe
+
+    from kdedge.ownership import run_lock
+    from kdedge.pipeline.compress import compress
+
+    with run_lock(tmp_path / "run", "kdedge compress"):  # a first run holds it
+        with pytest.raises(ConfigError, match=r"is in use by process \d+ \(kdedge compress, since"):
+            compress(tiny_recipe(tiny_teacher_dir, tiny_csv), tmp_path / "out", tmp_path / "run")
+        with run_lock(tmp_path / "other", "kdedge label --shard 0/2", shared=True):
+            with run_lock(tmp_path / "other", "kdedge label --shard 1/2", shared=True):
+                pass  # shards of label share a run directory
+    assert not (tmp_path / "out").exists()

@@ -44,7 +44,7 @@ from kdedge.export.artifact import (
 from kdedge.export.latency import median_ms, torch_runner
 from kdedge.export.onnx import check_logit_parity, export_onnx, fuse_and_report
 from kdedge.export.variants import build_variants, calibration_batches, variant_summary
-from kdedge.ownership import claim_run_dir
+from kdedge.ownership import claim_run_dir, run_lock
 from kdedge.pipeline.prepare import Prepared, distill_sets, prepare
 from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
@@ -63,6 +63,14 @@ LATENCY_BATCH = 32
 
 def compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
              from_stage: str | None = None) -> CompressResult | None:
+    """`_compress` with the run directory held for this run alone (`ownership.run_lock`)."""
+    check_output(Path(output), Path(run_dir))  # before the run directory is made: a refused run writes nothing
+    with run_lock(run_dir, "kdedge compress"):
+        return _compress(recipe, output, run_dir, reporter, from_stage)
+
+
+def _compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
+              from_stage: str | None = None) -> CompressResult | None:
     """Run the whole pipeline and write the artifact folder `output`. Raises KdedgeError on bad input.
 
     Finished distillation stages in `run_dir` are reused; `from_stage` (a stage name) reruns that

@@ -13,7 +13,7 @@ from kdedge.data.batching import padded
 from kdedge.data.tasks import TOKEN, load_data, split_metrics
 from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, check_output, seal, staged_artifact, write_manifest
 from kdedge.export.onnx import LogitsOnly, export_onnx, fuse_and_report
-from kdedge.ownership import claim_run_dir
+from kdedge.ownership import claim_run_dir, run_lock
 from kdedge.pipeline.compress import gated_variants
 from kdedge.pipeline.prepare import prepare_teacher
 from kdedge.progress import Reporter
@@ -25,6 +25,13 @@ from kdedge_runtime.encoding import TextEncoder
 
 
 def export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
+    """`_export_teacher` with the run directory held for this run alone (`ownership.run_lock`)."""
+    check_output(Path(output), Path(run_dir))
+    with run_lock(run_dir, "kdedge export-teacher"):
+        return _export_teacher(recipe, output, run_dir, reporter)
+
+
+def _export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
     """The teacher itself as an artifact (ONNX fp32, fused, plus the recipe's variants, same gates): the
     baseline a user would deploy without kdedge, served by the same runtime and measured by `kdedge bench`."""
     reporter = reporter or Reporter(quiet=True)

@@ -11,6 +11,7 @@ import torch
 
 from kdedge.errors import ConfigError
 from kdedge.export.artifact import TOKENIZER_FILE, remove_abandoned
+from kdedge.ownership import run_lock
 from kdedge.pipeline.prepare import prepare
 from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
@@ -19,6 +20,15 @@ from kdedge.teacher.loading import Teacher, count_params, quiet_transformers
 
 
 def extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
+    """`_extract` with the run directory held for this run alone (`ownership.run_lock`)."""
+    output = Path(output)
+    if output.exists() and any(output.iterdir()):
+        raise ConfigError(f"output folder {output} is not empty", hint="choose a new -o/--output folder")
+    with run_lock(run_dir, "kdedge extract"):
+        return _extract(recipe, output, run_dir, reporter)
+
+
+def _extract(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None) -> dict:
     """Extract an undistilled student from the (fine-tuned) teacher and save it with `save_pretrained`.
 
     Writes a Hugging Face model folder for a Transformer student (config, weights, tokenizer), or the

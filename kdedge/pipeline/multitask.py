@@ -39,7 +39,7 @@ from kdedge.export.artifact import MODEL_FILE, TOKENIZER_FILE, check_output, sea
 from kdedge.export.latency import median_ms, torch_runner
 from kdedge.export.onnx import check_logit_parity, export_onnx, fuse_and_report
 from kdedge.export.variants import build_variants, calibration_batches, variant_summary
-from kdedge.ownership import claim_run_dir
+from kdedge.ownership import claim_run_dir, run_lock
 from kdedge.pipeline.prepare import Prepared, distill_sets, prepare
 from kdedge.pipeline.result import CompressResult
 from kdedge.progress import Reporter
@@ -57,6 +57,15 @@ MEAN_SCORE = "mean_task_score"  # the variants' metric: the mean of each task's 
 def compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
                        task_run_dirs: dict[str, Path] | None = None,
                        from_stage: str | None = None) -> CompressResult | None:
+    """`_compress_multitask` with the run directory held for this run alone (`ownership.run_lock`)."""
+    check_output(Path(output), Path(run_dir))
+    with run_lock(run_dir, "kdedge compress (multi-task)"):
+        return _compress_multitask(recipe, output, run_dir, reporter, task_run_dirs, from_stage)
+
+
+def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter: Reporter | None = None,
+                        task_run_dirs: dict[str, Path] | None = None,
+                        from_stage: str | None = None) -> CompressResult | None:
     """Distil a multi-task recipe into one artifact. `task_run_dirs` can point a task at the run
     directory of a single-task run of the same recipe, to reuse its teacher and cache. Finished
     stages are kept in `run_dir/student-multitask-KIND/` and reused as in a single-task run

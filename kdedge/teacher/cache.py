@@ -1,7 +1,8 @@
 """The teacher's outputs over each split, computed once and kept on disk in fixed-size chunks.
 
 Layout: `<folder>/<split>/meta.json` (the key of the teacher and data that produced it, the row count
-and chunk size) and `<folder>/<split>/<field>/chunk-00000.npy`, one file per field and chunk. Fields
+and chunk size) and `<folder>/<split>/<field>/chunk-00000.<key>.npy`, one file per field and chunk, each
+named with the key it was computed under and read only under that key. Fields
 are `logits` and `hidden-<layer>` (the teacher's hidden states of that layer, averaged over each
 text's real tokens), or for token classification `word-hidden-<layer>` (that layer's state at each word's
 first sub-token, [texts, max_length, width], kept in float16). A chunk is written atomically, so an interrupted run resumes at the first
@@ -46,8 +47,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 class ChunkedArray:
     """A read-only 2-D array stored as chunk files; `array[indices]` gathers rows in the order asked."""
 
-    def __init__(self, folder: Path, rows: int, chunk_rows: int):
-        self.folder, self.rows, self.chunk_rows = folder, rows, chunk_rows
+    def __init__(self, folder: Path, rows: int, chunk_rows: int, key: str):
+        self.folder, self.rows, self.chunk_rows, self.key = folder, rows, chunk_rows, key
         self._chunks: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -59,7 +60,7 @@ class ChunkedArray:
 
     def _chunk(self, number: int) -> np.ndarray:
         if number not in self._chunks:
-            self._chunks[number] = np.load(self.folder / _chunk_name(number), mmap_mode="r")
+            self._chunks[number] = np.load(self.folder / _chunk_name(number, self.key), mmap_mode="r")
         return self._chunks[number]
 
     def __getitem__(self, indices) -> np.ndarray:
@@ -84,7 +85,7 @@ class TeacherCache:
         chunks = range(-(-rows // self.chunk_rows))
         if not self._current(split, rows):
             return list(chunks)
-        return [c for c in chunks if not all((self.folder / split / f / _chunk_name(c)).is_file() for f in fields)]
+        return [c for c in chunks if not all((self.folder / split / f / _chunk_name(c, self.key)).is_file() for f in fields)]
 
     def fill(
         self,
@@ -110,10 +111,10 @@ class TeacherCache:
             for number in todo:
                 start = number * self.chunk_rows
                 chunk_texts = texts[start : start + self.chunk_rows]
-                needed = [f for f in fields if not (self.folder / split / f / _chunk_name(number)).is_file()]
+                needed = [f for f in fields if not (self.folder / split / f / _chunk_name(number, self.key)).is_file()]
                 arrays = compute(chunk_texts, needed)
                 for name in needed:
-                    _save_atomic(self.folder / split / name / _chunk_name(number), arrays[name])
+                    _save_atomic(self.folder / split / name / _chunk_name(number, self.key), arrays[name])
                 task.advance(len(chunk_texts))
         return len(todo)
 
@@ -125,7 +126,7 @@ class TeacherCache:
                 f"the teacher cache for {split}/{field} is incomplete ({len(missing)} chunks missing)",
                 hint="run every shard of `kdedge label` (or `kdedge label` without --shard) first",
             )
-        return ChunkedArray(self.folder / split / field, meta["rows"], meta["chunk_rows"])
+        return ChunkedArray(self.folder / split / field, meta["rows"], meta["chunk_rows"], self.key)
 
     def _reset(self, split: str, rows: int) -> None:
         """Start `split` afresh for this key. Shards started at the same moment all find no current
@@ -148,8 +149,10 @@ class TeacherCache:
         return meta.get("key") == self.key and meta.get("rows") == rows and meta.get("chunk_rows") == self.chunk_rows
 
 
-def _chunk_name(number: int) -> str:
-    return f"chunk-{number:05d}.npy"
+def _chunk_name(number: int, key: str) -> str:
+    """A chunk's file carries the cache key it was computed under: a chunk that another run (another
+    recipe) wrote into the same split is never read as this run's, even when the two interleave."""
+    return f"chunk-{number:05d}.{key}.npy"
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
