@@ -99,6 +99,8 @@ def test_a_failed_extract_leaves_no_partial_folder(tiny_teacher_dir, tiny_csv, t
 # arguments may name {teacher}, {csv}, {tmp} and {artifact} (a finished tiny artifact).
 COMMAND_CASES = {
     "compress: unknown recipe": (["compress", "--recipe", "no-such-recipe"], ["no recipe named 'no-such-recipe'"]),
+    "compress: a mistyped teacher alias": (["compress", "--teacher", "minlm"], ["no teacher named 'minlm'",
+                                                                               "did you mean 'minilm'?"]),
     "compress: missing data file": (["compress", "--teacher", "{teacher}", "--data", "{tmp}/missing.csv"],
                                     ["missing.csv"]),
     "compress: unknown student kind": (["compress", "--student", "cnn"], ["student.kind", "cnn"]),

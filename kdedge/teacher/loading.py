@@ -68,7 +68,29 @@ def resolve_teacher(name: str) -> str:
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise TeacherError(f"teacher folder {name} does not exist", hint="check the path, or pass a hub id or alias")
+    near = _near_alias(name)
+    if near:  # a typo of an alias would otherwise spend half a minute on hub retries before failing
+        raise TeacherError(f"no teacher named {name!r}: did you mean {near!r}?",
+                           hint=f"aliases: {', '.join(sorted({*ALIASES, *PACKAGED_ALIASES}))}; or a folder or hub id")
     return name
+
+
+def _near_alias(name: str) -> str | None:
+    """The alias `name` is one or two edits away from (a typo), if any; real hub ids are not that close."""
+    def distance(a: str, b: str) -> int:
+        previous = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            current = [i]
+            for j, y in enumerate(b, 1):
+                current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+            previous = current
+        return previous[-1]
+
+    if "/" in name or len(name) < 4:
+        return None
+    found = [(distance(name.lower(), alias), alias) for alias in (*ALIASES, *PACKAGED_ALIASES)]
+    best = min(found)
+    return best[1] if 0 < best[0] <= (1 if len(name) < 6 else 2) else None
 
 
 @contextmanager
