@@ -456,10 +456,10 @@ def app_from_environment():
 def uvicorn_options(config: ServeConfig) -> dict:
     """uvicorn's settings for `config`: its concurrency limit, the idle timeout, and a protocol that also
     closes a connection idle before its first request (uvicorn starts that timer only after a response)."""
-    from kdedge_runtime.idle_protocol import IdleClosingH11Protocol
+    from kdedge_runtime.idle_protocol import idle_closing_protocol
 
     return {"host": config.host, "port": config.port, "log_level": "info", "access_log": False,
-            "http": IdleClosingH11Protocol, "timeout_keep_alive": config.idle_timeout_seconds,
+            "http": idle_closing_protocol(), "timeout_keep_alive": config.idle_timeout_seconds,
             "limit_concurrency": config.max_connections}
 
 
