@@ -28,11 +28,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(predictor, config, app=None):
-    """A uvicorn server for `predictor` (or `app`) on a free port of 127.0.0.1, stopped on exit."""
+def running(predictor, config, app=None, as_served: bool = False):
+    """A uvicorn server for `predictor` (or `app`) on a free port of 127.0.0.1, stopped on exit; with
+    `as_served`, uvicorn set up as `serve()` sets it up (its protocol, timeouts and limits)."""
+    from kdedge_runtime.serve import uvicorn_options
+
     config = dataclasses.replace(config, port=free_port())
     app = app or create_app(predictor, config)
-    instance = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning"))
+    options = {**uvicorn_options(config), "log_level": "warning"} if as_served else {
+        "host": config.host, "port": config.port, "log_level": "warning"}
+    instance = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
     deadline = time.time() + 20

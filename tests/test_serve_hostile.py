@@ -3,39 +3,26 @@ label injection, idle and slow connections, a disconnect mid-body, a foreign Hos
 each, the server still answers correctly."""
 
 import contextlib
-import dataclasses
 import http.client
 import json
 import random
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
-from test_serve import free_port
+from test_serve import running
 
 from kdedge_runtime import Predictor
-from kdedge_runtime.serve import ServeConfig, create_app, uvicorn_options
+from kdedge_runtime.serve import ServeConfig
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
 
 @contextlib.contextmanager
 def served(predictor, config):
-    config = dataclasses.replace(config, port=free_port())
-    options = {**uvicorn_options(config), "log_level": "warning"}
-    instance = uvicorn.Server(uvicorn.Config(create_app(predictor, config), **options))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not instance.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield config.port
-    finally:
-        instance.should_exit = True
-        thread.join(timeout=10)
+    """The server as `serve()` runs it, on a free port; yields the port."""
+    with running(predictor, config, as_served=True) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def request(port, method, path, body=None, headers=None):
