@@ -71,12 +71,7 @@ class TextEncoder:
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text (special tokens included, not padded). Without casing, no character
         offsets are needed: `encode_batch_fast` gives the same ids in a fraction of the time."""
-        texts = list(texts)
-        if self.casing_stride:
-            return [self._with_casing(encoding, text) for encoding, text in
-                    zip(self._tokenizer.encode_batch(texts), texts, strict=True)]
-        encode = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)
-        return [encoding.ids for encoding in encode(texts)]
+        return self.encode_flagged(texts).ids
 
     def encode_flagged(self, texts: list[str], by_words: bool = False) -> Encoded:
         """`encode` (or with `by_words`, `encode_words`), with each text's truncation flag: the same ids."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from kdedge_runtime.errors import ArtifactError
 
 __all__ = ["ArtifactError", "Manifest", "TaskOutput", "read_manifest", "read_verified", "schema_version",
-           "serving_sha256", "verify_file", "verify_serving_fields"]
+           "serving_sha256", "verify_serving_fields"]
 
 SCHEMA_VERSION = 2  # the newest kdedge.json this runtime reads; it reads every version from 1 up
 MANIFEST_NAME = "kdedge.json"
@@ -151,11 +151,6 @@ def read_verified(folder: str | Path, name: str, manifest: Manifest, require_has
         return data
     raise ArtifactError(f"{name} in {folder} was changed or damaged ({found}): copy the artifact folder again, "
                         "or re-run kdedge compress")
-
-
-def verify_file(folder: str | Path, name: str, manifest: Manifest, require_hash: bool = True) -> None:
-    """Check `folder/name` against the size and SHA-256 that kdedge.json records for it (`read_verified`)."""
-    read_verified(folder, name, manifest, require_hash)
 
 
 def verify_serving_fields(folder: str | Path, manifest: Manifest) -> None:

@@ -43,8 +43,6 @@ class Predictor:
         and no serving_sha256 are accepted. Anything served is sealed."""
         folder = Path(artifact_dir)
         self.folder = folder
-        if not folder.exists():
-            raise ArtifactError(f"{folder} does not exist: give the folder `kdedge compress --output` wrote")
         self.manifest = read_manifest(folder)
         for task in self.manifest.tasks:
             if task.task not in SUPPORTED_TASKS:
@@ -171,10 +169,16 @@ class Predictor:
         results, firsts, truncated = self._run_texts(texts, batch_size)
         decoded = {task.name: decode(task, texts, results[task.output], firsts, truncated)
                    for task in self.manifest.tasks}
-        if not self.manifest.multitask:
-            return decoded[self.manifest.tasks[0].name]
-        return [Prediction(truncated=truncated[row], tasks={name: found[row] for name, found in decoded.items()},
-                           task=MULTI_TASK) for row in range(len(texts))]
+        return assemble(self.manifest, decoded, truncated)
+
+
+def assemble(manifest, decoded: dict[str, list[Prediction]], truncated: list[bool]) -> list[Prediction]:
+    """Each text's result from every task's decoded results: the one task's for a single-task artifact,
+    a `Prediction` holding them all (`tasks`) for a multi-task one."""
+    if not manifest.multitask:
+        return decoded[manifest.tasks[0].name]
+    return [Prediction(truncated=flag, tasks={name: found[row] for name, found in decoded.items()}, task=MULTI_TASK)
+            for row, flag in enumerate(truncated)]
 
 
 def by_word(output: np.ndarray, firsts: list[list[int]], max_length: int) -> np.ndarray:

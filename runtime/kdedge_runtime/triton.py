@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from kdedge_runtime.errors import ArtifactError, InputError
-from kdedge_runtime.manifest import MANIFEST_NAME, read_manifest, verify_file, verify_serving_fields
+from kdedge_runtime.manifest import MANIFEST_NAME, read_manifest, read_verified, verify_serving_fields
 from kdedge_runtime.results import TOKEN
 from kdedge_runtime.v2 import output_specs
 
@@ -59,12 +59,13 @@ def export_triton(artifact_dir: str | Path, out_dir: str | Path, config: TritonC
     folder, out = Path(artifact_dir), Path(out_dir)
     manifest = read_manifest(folder)
     verify_serving_fields(folder, manifest)
-    for name in (manifest.model_file, manifest.tokenizer_file):
-        verify_file(folder, name, manifest)
+    # read and checked once: these bytes are inspected and written into the repository
+    model_bytes = read_verified(folder, manifest.model_file, manifest)
+    tokenizer_bytes = read_verified(folder, manifest.tokenizer_file, manifest)
     config = config or TritonConfig(name=folder.resolve().name)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty: give export-triton a new or empty folder")
-    session = ort.InferenceSession(str(folder / manifest.model_file), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     inputs = [item.name for item in session.get_inputs()]
     unknown = [name for name in inputs if name not in ("input_ids", "attention_mask", "token_type_ids")]
     if unknown:
@@ -113,11 +114,11 @@ def export_triton(artifact_dir: str | Path, out_dir: str | Path, config: TritonC
     for model, text in written.items():
         (out / model / "1").mkdir(parents=True, exist_ok=True)
         (out / model / "config.pbtxt").write_text(text, encoding="utf-8")
-    shutil.copyfile(folder / manifest.model_file, out / names["model"] / "1" / "model.onnx")
+    (out / names["model"] / "1" / "model.onnx").write_bytes(model_bytes)
     code = resources.files("kdedge_runtime.triton_models")
     for part in ("tokenizer", "postprocess"):
         version = out / names[part] / "1"
         (version / "model.py").write_text(code.joinpath(f"{part}.py").read_text(encoding="utf-8"), encoding="utf-8")
         shutil.copyfile(folder / MANIFEST_NAME, version / MANIFEST_NAME)
-        shutil.copyfile(folder / manifest.tokenizer_file, version / manifest.tokenizer_file)
+        (version / manifest.tokenizer_file).write_bytes(tokenizer_bytes)
     return out

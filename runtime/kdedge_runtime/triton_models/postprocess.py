@@ -12,8 +12,9 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from kdedge_runtime.manifest import read_manifest
-from kdedge_runtime.predictor import by_word, decode
-from kdedge_runtime.results import MULTI_TASK, TOKEN, Prediction
+from kdedge_runtime.predictor import assemble, by_word, decode
+from kdedge_runtime.results import TOKEN
+from kdedge_runtime.triton_models import answer_each
 from kdedge_runtime.v2 import result_tensors
 
 
@@ -32,11 +33,7 @@ class TritonPythonModel:
             if task.task == TOKEN:
                 values = by_word(values, words, max_length)
             decoded[task.name] = decode(task, texts, values, words, flags)
-        if self.manifest.multitask:
-            predictions = [Prediction(truncated=flags[row], tasks={name: found[row] for name, found in decoded.items()},
-                                      task=MULTI_TASK) for row in range(len(texts))]
-        else:
-            predictions = decoded[self.manifest.tasks[0].name]
+        predictions = assemble(self.manifest, decoded, flags)
         tensors = {}
         for name, (datatype, shape, values) in result_tensors(predictions, self.manifest.tasks).items():
             array = np.array(values, dtype=np.object_ if datatype == "BYTES" else None).reshape(shape)
@@ -51,15 +48,11 @@ class TritonPythonModel:
         return tensors
 
     def execute(self, requests):
-        responses = []
-        for request in requests:
-            raw = pb_utils.get_input_tensor_by_name(request, "text").as_numpy().reshape(-1)
-            texts = [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in raw]
-            logits = {task.output: pb_utils.get_input_tensor_by_name(request, task.output).as_numpy()
-                      for task in self.manifest.tasks}
-            firsts = pb_utils.get_input_tensor_by_name(request, "word_firsts").as_numpy()
-            truncated = pb_utils.get_input_tensor_by_name(request, "truncated_in").as_numpy()
-            tensors = self.outputs(texts, logits, firsts, truncated)
-            responses.append(pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor(name, value) for name, value in tensors.items()]))
-        return responses
+        def tensors_for(request, texts):
+            def read(name):
+                return pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+
+            logits = {task.output: read(task.output) for task in self.manifest.tasks}
+            return self.outputs(texts, logits, read("word_firsts"), read("truncated_in"))
+
+        return answer_each(requests, pb_utils, tensors_for)

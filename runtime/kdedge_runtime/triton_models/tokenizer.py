@@ -14,6 +14,7 @@ import triton_python_backend_utils as pb_utils
 
 from kdedge_runtime.encoding import TextEncoder
 from kdedge_runtime.manifest import read_manifest
+from kdedge_runtime.triton_models import answer_each
 
 
 class TritonPythonModel:
@@ -45,11 +46,4 @@ class TritonPythonModel:
         return tensors
 
     def execute(self, requests):
-        responses = []
-        for request in requests:
-            raw = pb_utils.get_input_tensor_by_name(request, "text").as_numpy().reshape(-1)
-            texts = [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in raw]
-            tensors = self.encode(texts)
-            responses.append(pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor(name, value) for name, value in tensors.items()]))
-        return responses
+        return answer_each(requests, pb_utils, lambda request, texts: self.encode(texts))
