@@ -154,6 +154,7 @@ class SlowPredictor:
     def __init__(self, predictor, seconds=0.6):
         self._predictor, self._seconds = predictor, seconds
         self.manifest, self.labels, self.tasks = predictor.manifest, predictor.labels, predictor.tasks
+        self.folder, self.threads = predictor.folder, predictor.threads
 
     def predict(self, texts, batch_size=32):
         time.sleep(self._seconds)
@@ -314,7 +315,7 @@ class CountingPredictor(SlowPredictor):
 
     def __init__(self, predictor):
         super().__init__(predictor, seconds=0.05)
-        self.calls, self.threads = [], 1
+        self.calls = []
 
     def predict(self, texts, batch_size=32):
         self.calls.append(len(texts))

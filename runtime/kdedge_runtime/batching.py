@@ -15,14 +15,11 @@ batch-invariant variants), so batching changes the throughput and nothing else.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-
-LOG = logging.getLogger(__name__)
 
 
 def inference_workers(threads_per_call: int | None, cores: int | None = None) -> int:

@@ -254,7 +254,7 @@ class Inference:
 
     def __init__(self, predictor: Predictor, config: ServeConfig, metrics: ServerMetrics):
         self.predictor, self.config, self.metrics = predictor, config, metrics
-        self.executor = InferenceExecutor(predictor.threads if hasattr(predictor, "threads") else None)
+        self.executor = InferenceExecutor(predictor.threads)
         self.batcher = (DynamicBatcher(self._predict, self.executor, config.max_batch_texts, config.batch_delay_ms)
                         if config.max_batch_texts else None)
 
@@ -268,17 +268,19 @@ class Inference:
     def _predict(self, texts: list[str]) -> list:
         return self.predictor.predict(texts, self.config.batch_size)
 
-    def busy(self, count: int) -> RequestError | None:
-        """The 503 for `count` more texts when the server is at its bound, else None."""
+    @property
+    def full(self) -> bool:
+        """At the bound: not one more text is taken (the readiness probes say so too)."""
+        return self.metrics.in_flight >= self.config.max_queued_texts
+
+    def check_room(self, count: int) -> None:
+        """The 503 (a RequestError) when `count` more texts would pass the bound."""
         if self.metrics.in_flight + count > self.config.max_queued_texts:
-            return RequestError(503, f"the server is busy: {self.metrics.in_flight} texts are waiting (the limit is "
-                                     f"{self.config.max_queued_texts}); retry after {self.config.retry_after_seconds} s")
-        return None
+            raise RequestError(503, f"the server is busy: {self.metrics.in_flight} texts are waiting (the limit is "
+                                    f"{self.config.max_queued_texts}); retry after {self.config.retry_after_seconds} s")
 
     async def __call__(self, texts: list[str]) -> list:
-        refusal = self.busy(len(texts))
-        if refusal:
-            raise refusal
+        self.check_room(len(texts))
         self.metrics.in_flight += len(texts)  # the event loop is one thread: no lock needed
         try:
             if self.batcher is not None:
@@ -305,7 +307,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
                              "model_sha256": str((manifest.get("hashes") or {}).get(predictor.manifest.model_file, {})
                                                  .get("sha256", ""))[:12]})
     inference = Inference(predictor, config, metrics)
-    model_name = config.model_name or (predictor.folder.resolve().name if hasattr(predictor, "folder") else "model")
+    model_name = config.model_name or predictor.folder.resolve().name
     tasks = predictor.manifest.tasks
     output_names = [spec.name for spec in v2.output_specs(tasks)]
 
@@ -320,7 +322,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
 
     async def ready(request: Request) -> JSONResponse:
         """Readiness, distinct from liveness: the model is loaded and the server takes more work."""
-        if metrics.in_flight >= config.max_queued_texts:
+        if inference.full:
             return JSONResponse({"ready": False, "reason": f"{metrics.in_flight} texts in flight, at the limit"},
                                 status_code=503, headers={"Retry-After": str(config.retry_after_seconds)})
         return JSONResponse({"ready": True, "in_flight": metrics.in_flight})
@@ -330,9 +332,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            busy = inference.busy(1)  # at the bound already: refuse before reading the body
-            if busy:
-                raise busy
+            inference.check_room(1)  # at the bound already: refuse before reading the body
             texts = parse_request(await read_body(request, config.max_body_bytes, config.body_timeout_seconds), config)
             predictions = await inference(texts)
         except RequestError as refused:
@@ -360,8 +360,7 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
         return JSONResponse({"live": True})
 
     async def server_ready(request: Request) -> JSONResponse:
-        at_limit = metrics.in_flight >= config.max_queued_texts
-        return JSONResponse({"ready": not at_limit}, status_code=503 if at_limit else 200)
+        return JSONResponse({"ready": not inference.full}, status_code=503 if inference.full else 200)
 
     async def model_metadata(request: Request) -> JSONResponse:
         return known_model(request) or JSONResponse(v2.model_metadata(model_name, tasks, manifest))
@@ -374,16 +373,11 @@ def create_app(predictor: Predictor, config: ServeConfig = ServeConfig()):
         if unknown:
             return unknown
         try:
-            busy = inference.busy(1)
-            if busy:
-                raise busy
+            inference.check_room(1)
             body = await read_body(request, config.max_body_bytes, config.body_timeout_seconds)
             parsed = v2.parse_infer_request(body, request.headers.get(v2.HEADER_LENGTH.lower()), config.max_texts,
                                             config.max_text_chars)
-            missing = [name for name in parsed.outputs or () if name not in output_names]
-            if missing:
-                raise v2.ProtocolError(400, f"unknown output {missing[0]!r}; the model's outputs: "
-                                            f"{', '.join(output_names)}")
+            v2.check_outputs(parsed, output_names)
             predictions = await inference(parsed.texts)
             content, header_length = v2.infer_response(model_name, parsed, v2.result_tensors(predictions, tasks))
         except (RequestError, v2.ProtocolError) as refused:

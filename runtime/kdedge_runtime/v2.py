@@ -245,12 +245,17 @@ def result_tensors(predictions: list[Prediction], tasks: Sequence) -> dict[str, 
     return tensors
 
 
+def check_outputs(request: InferRequest, names: Sequence[str]) -> None:
+    """A ProtocolError for a requested output the model does not have (checked before inference)."""
+    unknown = [name for name in request.outputs or () if name not in names]
+    if unknown:
+        raise ProtocolError(400, f"unknown output {unknown[0]!r}; the model's outputs: {', '.join(names)}")
+
+
 def infer_response(model_name: str, request: InferRequest, tensors: dict) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when binary outputs follow it (else None)."""
+    """The response body, and the JSON header's length when binary outputs follow it (else None). The
+    requested outputs are among `tensors` (`check_outputs`)."""
     if request.outputs is not None:
-        unknown = [name for name in request.outputs if name not in tensors]
-        if unknown:
-            raise ProtocolError(400, f"unknown output {unknown[0]!r}; the model's outputs: {', '.join(tensors)}")
         chosen = list(request.outputs.items())
     else:
         chosen = [(name, request.binary_output) for name in tensors]

@@ -4,12 +4,22 @@ MLPerf's scenarios, or put runs from several machines side by side (`--compare`)
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+from kdedge_runtime.bench.machine import fingerprint
 from kdedge_runtime.bench.scenarios import SCENARIOS, ScenarioConfig, run_scenarios
-from kdedge_runtime.bench.timing import BenchConfig, BenchError, artifact_names, require_artifacts, run_artifacts
+from kdedge_runtime.bench.timing import (
+    BenchConfig,
+    BenchError,
+    BenchResult,
+    artifact_names,
+    require_artifacts,
+    run_artifacts,
+)
 from kdedge_runtime.errors import InputError
 
 
@@ -77,10 +87,6 @@ def run(args) -> int:
         return 0
     if not args.artifacts:
         raise InputError("bench needs artifact folders (or --compare JSON files)")
-    import os
-
-    from kdedge_runtime.bench.machine import fingerprint
-
     folders = list(args.artifacts)
     require_artifacts(folders)
     threads = int_list(args.threads, "--threads") if args.threads else (os.cpu_count() or 1,)
@@ -89,16 +95,14 @@ def run(args) -> int:
     unknown = [s for s in which if s not in SCENARIOS]
     if unknown:
         raise InputError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}, or all")
+    if args.url and len(folders) > 1 and "server" in which:  # before any timing, not after it
+        raise BenchError("--url serves one artifact: give one artifact with --url")
     config = BenchConfig(batch_sizes=int_list(args.batch_sizes, "--batch-sizes"),
                          seq_lens=int_list(args.seq_lens, "--seq-lens"), threads=threads, provider=args.provider,
                          max_seconds=args.max_seconds, min_seconds=min(args.min_seconds, args.max_seconds))
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if sys.stderr.isatty() else None
     machine = fingerprint()
     if args.no_cells:
-        from dataclasses import asdict
-
-        from kdedge_runtime.bench.timing import BenchResult
-
         result = BenchResult(machine=machine, config=asdict(config))
     else:
         result = run_artifacts(folders, config, machine, progress=progress)
@@ -132,7 +136,5 @@ def scenarios_for(folders: list[Path], which: list[str], args, threads: int, pro
     for folder, name in zip(folders, artifact_names(folders), strict=True):
         predictor = Predictor(folder, threads=threads)
         chosen = texts or synthetic_texts(folder / predictor.manifest.tokenizer_file)
-        if args.url and len(folders) > 1 and "server" in which:
-            raise BenchError("--url serves one artifact: give one artifact with --url")
         results += run_scenarios(predictor, chosen, which, config, url=args.url, name=name, progress=progress)
     return results

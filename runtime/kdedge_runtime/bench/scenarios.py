@@ -305,32 +305,42 @@ def run_scenarios(predictor, texts: Sequence[str], which: Sequence[str], config:
     return results
 
 
+def _rates_tried(result: dict) -> str:
+    return ", ".join(f"{run['rate']:.0f}: " + ("stopped early" if run["early_stopped"] else f"{run['p99_ms']:.1f}")
+                     for run in result["runs"])
+
+
+def _peak(result: dict) -> str:
+    peak = result["peak_queries_per_second"]
+    return "none held" if peak is None else f"{peak:,.0f}"
+
+
+# per scenario: its title, columns (name, right-aligned) and how a result fills them
+TABLES = {
+    SINGLE_STREAM: ("single-stream (one text per query, end to end):",
+                    [("model", False), ("queries", True), ("p50 ms", True), ("p90 ms (metric)", True),
+                     ("p99 ms", True), ("queries/s", True)],
+                    lambda r: [r["model"], f"{r['queries']:,}", f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}",
+                               f"{r['p99_ms']:.2f}", f"{r['queries_per_second']:,.0f}"]),
+    OFFLINE: ("offline (every text at once, end to end):",
+              [("model", False), ("texts", True), ("batch", True), ("seconds", True), ("texts/s (metric)", True)],
+              lambda r: [r["model"], f"{r['samples']:,}", str(r["batch_size"]), f"{r['seconds']:.1f}",
+                         f"{r['samples_per_second']:,.0f}"]),
+    SERVER: ("server (Poisson arrivals, one text per query; latency from the scheduled arrival):",
+             [("model", False), ("target", False), ("p99 bound ms", True), ("peak queries/s (metric)", True),
+              ("rates tried (queries/s: p99 ms)", False)],
+             lambda r: [r["model"], r["target"], f"{r['bound_ms']:.0f}", _peak(r), _rates_tried(r)]),
+}
+
+
 def scenarios_markdown(results: list[dict]) -> list[str]:
     """The scenarios' metrics as Markdown tables, one per scenario."""
     lines: list[str] = []
-    single = [r for r in results if r["scenario"] == SINGLE_STREAM]
-    if single:
-        lines += ["single-stream (one text per query, end to end):", "",
-                  "| model | queries | p50 ms | p90 ms (metric) | p99 ms | queries/s |", "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['model']} | {r['queries']:,} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | "
-                  f"{r['queries_per_second']:,.0f} |" for r in single]
-        lines.append("")
-    batch = [r for r in results if r["scenario"] == OFFLINE]
-    if batch:
-        lines += ["offline (every text at once, end to end):", "",
-                  "| model | texts | batch | seconds | texts/s (metric) |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['model']} | {r['samples']:,} | {r['batch_size']} | {r['seconds']:.1f} | "
-                  f"{r['samples_per_second']:,.0f} |" for r in batch]
-        lines.append("")
-    served = [r for r in results if r["scenario"] == SERVER]
-    if served:
-        lines += ["server (Poisson arrivals, one text per query; latency from the scheduled arrival):", "",
-                  "| model | target | p99 bound ms | peak queries/s (metric) | rates tried (queries/s: p99 ms) |",
-                  "|---|---|---:|---:|---|"]
-        for r in served:
-            tried = ", ".join(f"{run['rate']:.0f}: " + ("stopped early" if run["early_stopped"] else
-                                                        f"{run['p99_ms']:.1f}") for run in r["runs"])
-            peak = "none held" if r["peak_queries_per_second"] is None else f"{r['peak_queries_per_second']:,.0f}"
-            lines.append(f"| {r['model']} | {r['target']} | {r['bound_ms']:.0f} | {peak} | {tried} |")
-        lines.append("")
+    for scenario, (title, columns, cells) in TABLES.items():
+        rows = [r for r in results if r["scenario"] == scenario]
+        if rows:
+            lines += [title, "", "| " + " | ".join(name for name, _ in columns) + " |",
+                      "|" + "".join("---:|" if right else "---|" for _, right in columns)]
+            lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+            lines.append("")
     return lines
