@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kdedge.errors import ConfigError, KdedgeError
+from kdedge_runtime.errors import KdedgeRuntimeError
 
 app = typer.Typer(
     help="Distil BERT-family teachers into small BiLSTM or tiny-Transformer students, quantize and export them "
@@ -32,6 +33,9 @@ def _fail(error: BaseException, debug: bool) -> None:
         console.print(f"[bold red]error:[/] {error.message}" + (f" — {error.hint}" if error.hint else ""),
                       highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+    if isinstance(error, KdedgeRuntimeError):  # the runtime's user errors (its messages carry the fix)
+        console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     if isinstance(error, KeyboardInterrupt):
         console.print("[bold red]interrupted[/] — stages already finished are kept in the run directory")
         raise typer.Exit(130)
@@ -42,7 +46,8 @@ def _fail(error: BaseException, debug: bool) -> None:
 
 @contextmanager
 def _one_line_errors(debug: bool):
-    """Every command: a KdedgeError becomes one line and exit 2, anything else one line and exit 1."""
+    """Every command: a KdedgeError (or the runtime's KdedgeRuntimeError) becomes one line and exit 2,
+    anything else one line and exit 1."""
     try:
         yield
     except typer.Exit:
@@ -268,13 +273,13 @@ def bench_command(
         if compare:
             from kdedge_runtime.bench.compare import compare_markdown, compare_plot, load_runs
 
-            runs = _runtime_errors(load_runs, compare)
+            runs = load_runs(compare)
             text = compare_markdown(runs)
             typer.echo(text)
             if markdown:
                 markdown.write_text(text)
             if plot:
-                _runtime_errors(compare_plot, runs, plot)
+                compare_plot(runs, plot)
             return
         if not artifacts:
             raise ConfigError("bench needs artifact folders", hint="kdedge bench ARTIFACT [...], or --compare a.json b.json")
@@ -300,16 +305,6 @@ def bench_command(
             markdown.write_text(bench_markdown(result, command))
         if plot:
             bench_plot(result, plot)
-
-
-def _runtime_errors(function, *args):
-    """`function(*args)`, with the runtime's errors as one-line kdedge errors."""
-    from kdedge_runtime.errors import KdedgeRuntimeError
-
-    try:
-        return function(*args)
-    except KdedgeRuntimeError as error:
-        raise ConfigError(str(error)) from None
 
 
 def _bench_end_to_end(artifacts, texts, text_column, batch_sizes, threads, min_seconds, max_seconds, json_path,

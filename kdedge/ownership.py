@@ -43,17 +43,12 @@ def claim_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
-def is_kdedge_stage(folder: Path) -> bool:
-    """A stage folder kdedge finished (its stage.json) or left half-written under a `.partial` name."""
-    return (folder / STAGE_STAMP).is_file() or folder.name.endswith(".partial")
-
-
 def remove_stage(folder: Path) -> None:
     """Remove a stage folder kdedge wrote; a folder of that name kdedge did not write is an error, not a loss."""
     folder = Path(folder)
     if not folder.exists():
         return
-    if folder.is_dir() and is_kdedge_stage(folder):
+    if folder.is_dir() and (folder / STAGE_STAMP).is_file():
         shutil.rmtree(folder)
         return
     raise ConfigError(f"{folder} exists and was not written by kdedge (no {STAGE_STAMP}): kdedge will not replace it",

@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from kdedge.distill.config import DistillConfig
 from kdedge.errors import ConfigError
-from kdedge.ownership import remove_stage
+from kdedge.ownership import STAGE_STAMP, remove_stage
 
 TOKENIZER_FILE = "tokenizer.json"  # the student's tokenizer, beside its weights
 
@@ -34,12 +34,12 @@ def run_key(*parts) -> str:
 
 def stage_key(stage_dir: Path) -> str | None:
     """The key a kept stage was made with, or None when there is no finished stage there."""
-    stamp = stage_dir / "stage.json"
+    stamp = stage_dir / STAGE_STAMP
     return json.loads(stamp.read_text()).get("key") if stamp.is_file() else None
 
 
 def write_stage_key(stage_dir: Path, key: str) -> None:
-    (stage_dir / "stage.json").write_text(json.dumps({"key": key}))
+    (stage_dir / STAGE_STAMP).write_text(json.dumps({"key": key}))
 
 
 def stage_plan(distill: DistillConfig, root: Path, base_key: str) -> tuple[list[Path], list[str]]:
@@ -82,7 +82,7 @@ def save_stage(folder: Path, key: str, kept: KeptStudent, outcome) -> None:
     kept.tokenizer.save(str(partial / TOKENIZER_FILE))
     if kept.teacher_ids is not None:
         np.save(partial / "teacher_ids.npy", kept.teacher_ids)
-    (partial / "stage.json").write_text(json.dumps(
+    (partial / STAGE_STAMP).write_text(json.dumps(
         {"key": key, "config": kept.config, "pad_token_id": kept.pad_token_id, "shape": kept.shape,
          "has_teacher_ids": kept.teacher_ids is not None, "result": stage_summary(outcome)}, indent=2))
     remove_stage(folder)
@@ -91,7 +91,7 @@ def save_stage(folder: Path, key: str, kept: KeptStudent, outcome) -> None:
 
 def load_stage(folder: Path) -> KeptStudent:
     """A kept stage, on the CPU whatever device it was trained on (a GPU run resumes on a CPU)."""
-    saved = json.loads((folder / "stage.json").read_text())
+    saved = json.loads((folder / STAGE_STAMP).read_text())
     return KeptStudent(saved["config"], torch.load(folder / "student.pt", weights_only=True, map_location="cpu"),
                        Tokenizer.from_file(str(folder / TOKENIZER_FILE)), saved["pad_token_id"], saved["shape"],
                        np.load(folder / "teacher_ids.npy") if saved["has_teacher_ids"] else None)
@@ -99,7 +99,7 @@ def load_stage(folder: Path) -> KeptStudent:
 
 def stage_results(folders: list[Path]) -> list[dict]:
     """Every stage's kept result, in order (the training history of the artifact)."""
-    return [json.loads((folder / "stage.json").read_text())["result"] for folder in folders]
+    return [json.loads((folder / STAGE_STAMP).read_text())["result"] for folder in folders]
 
 
 def stage_summary(outcome) -> dict:

@@ -26,6 +26,8 @@ MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "config.json"  # Transformer students only: the Hugging Face config, for optimum and transformers
 VARIANTS_DIR = "variants"  # with export.keep_variants: the other variants that passed their gates
+ARTIFACT_FILES = (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME, CARD_FILE)  # what an artifact is made of,
+ARTIFACT_DIRS = {VARIANTS_DIR: ".onnx", RUNTIME_DIR: ".whl"}  # and its folders, by the kind of file they hold
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
@@ -93,9 +95,9 @@ def staged_artifact(destination: Path):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     for leftover in staging.iterdir():
-        if leftover.name in (VARIANTS_DIR, RUNTIME_DIR) and leftover.is_dir():
+        if leftover.name in ARTIFACT_DIRS and leftover.is_dir():
             continue
-        if leftover.name not in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME, CARD_FILE):
+        if leftover.name not in ARTIFACT_FILES:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     previous = destination.parent / f".{destination.name}.previous-{os.getpid()}"
     if destination.exists():
@@ -127,10 +129,8 @@ def check_output(output: Path, run_dir: Path) -> None:
 
 def _artifact_entry(path: Path) -> bool:
     """Whether `path`, inside an artifact folder, is one of the things an artifact is made of."""
-    if path.name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MANIFEST_NAME, CARD_FILE):
+    if path.name in ARTIFACT_FILES:
         return path.is_file()
-    if path.name == VARIANTS_DIR and path.is_dir():
-        return all(child.is_file() and child.suffix == ".onnx" for child in path.iterdir())
-    if path.name == RUNTIME_DIR and path.is_dir():
-        return all(child.is_file() and child.suffix == ".whl" for child in path.iterdir())
+    if path.name in ARTIFACT_DIRS and path.is_dir():
+        return all(child.is_file() and child.suffix == ARTIFACT_DIRS[path.name] for child in path.iterdir())
     return False

@@ -200,9 +200,9 @@ def prepare_teacher(
     with quiet_transformers():
         teacher.model.save_pretrained(partial)
         teacher.hf_tokenizer.save_pretrained(partial)
+    write_stage_key(partial, key)  # stamped before it takes the stage's name: a killed run leaves no unstamped stage
     remove_stage(stage_dir)  # only a teacher kdedge fine-tuned: a user's own `teacher/` folder is refused, not lost
     os.replace(partial, stage_dir)
-    write_stage_key(stage_dir, key)
     return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
 
 
