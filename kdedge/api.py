@@ -18,6 +18,7 @@ objects the CLI prints. `data` also takes an in-memory `datasets.Dataset` or `Da
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,7 +108,7 @@ def compress(
     from_stage: str | None = None,
     log_with: str | Sequence[str] | None = None,
     logging_dir: str | Path | None = None,
-    quiet: bool = True,
+    quiet: bool | None = None,
 ) -> CompressResult | None:
     """Distil, export, gate and write an artifact: `kdedge compress` as a function.
 
@@ -118,6 +119,8 @@ def compress(
     experiment tracker (`tensorboard`, `wandb`, `mlflow`, ...). `output` and `run_dir` default to
     `artifacts/NAME` and `runs/NAME`; trackers write under `logging_dir` (default RUN_DIR/logs). Returns
     the artifact folder, its manifest and metrics (None in a helper process under `accelerate launch`).
+    Progress (stages, bars) prints to stderr when it is a terminal (`quiet=None`, the default; `True`
+    silences it, `False` prints it anywhere) and goes to the `kdedge` logger always.
     """
     from kdedge.data.sources import is_in_memory, materialise
     from kdedge.progress import Reporter
@@ -140,7 +143,7 @@ def compress(
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / chosen.name
     logging_dir = Path(logging_dir) if logging_dir is not None else run_dir / "logs"
     with tracking(log_with, logging_dir, chosen.name, chosen.to_dict()) as tracker:
-        reporter = Reporter(quiet=quiet, tracker=tracker)
+        reporter = Reporter(quiet=not sys.stderr.isatty() if quiet is None else quiet, tracker=tracker)
         if chosen.multitask:
             from kdedge.pipeline.multitask import compress_multitask as run
         else:

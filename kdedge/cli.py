@@ -25,6 +25,24 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from kdedge import __version__
+        from kdedge_runtime import __version__ as runtime_version
+
+        Console().print(f"kdedge {__version__} (kdedge-runtime {runtime_version})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print kdedge's version (and its runtime's) and exit.")] = False,
+) -> None:
+    """Distil BERT-family teachers into small BiLSTM or tiny-Transformer students, quantize and export them
+    for CPU serving."""
+
+
 def _fail(error: BaseException, debug: bool) -> None:
     console = Console(stderr=True)
     if debug:
@@ -76,6 +94,7 @@ def compress(
     log_with: Annotated[Optional[str], typer.Option(help="Record losses, learning rates, dev metrics and the final table with an experiment tracker: tensorboard (offline), wandb, mlflow, ... (comma-separated for several).")] = None,
     logging_dir: Annotated[Optional[Path], typer.Option(help="Where --log-with trackers write (default: RUN_DIR/logs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing table.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result (the artifact's kdedge.json, with its folder and the run's seconds) as JSON on stdout instead of the tables; progress still goes to stderr unless --quiet.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Distil a teacher into a student and write a served-ready artifact (model.onnx, tokenizer.json, kdedge.json).
@@ -101,6 +120,10 @@ def compress(
                               overrides=list(set_ or []),
                               from_stage=from_stage, log_with=log_with, logging_dir=logging_dir, quiet=quiet)
         if result is None:  # a helper process under `accelerate launch`: the main one reports
+            return
+        if json_output:
+            record = {"artifact": str(result.artifact_dir), "seconds": result.seconds, "manifest": result.manifest}
+            sys.stdout.write(json.dumps(record, indent=2) + "\n")
             return
         if result.manifest.get("tasks"):
             Console().print(multitask_table(result.manifest, result.seconds))

@@ -57,13 +57,18 @@ def remove_stage(folder: Path) -> None:
 
 LOCK_FILE = ".kdedge-run.lock"
 HOLDER_FILE = ".kdedge-run.holder"
+# what a run writes before its first stage (the data cache rebuilds in seconds)
+BOOKKEEPING = {RUN_MARKER, LOCK_FILE, HOLDER_FILE, "recipe.json", "cache"}
 
 
 @contextmanager
 def run_lock(run_dir: Path, command: str, shared: bool = False):
     """Hold the run directory for one run: exclusive for compress, extract and export-teacher; shared by
     the shards of `kdedge label`. Another run finds it held and is refused in one line naming the holder.
-    In a distributed launch only rank 0 takes it (the other ranks are the same run)."""
+    In a distributed launch only rank 0 takes it (the other ranks are the same run). A run directory this
+    call created is removed again when the run fails before writing anything but kdedge's bookkeeping
+    (a missing data file leaves no stray folder)."""
+    created = [folder for folder in (Path(run_dir), *Path(run_dir).parents) if not folder.exists()]
     run_dir = claim_run_dir(Path(run_dir))
     if os.environ.get("RANK", "0") != "0":
         yield run_dir
@@ -80,6 +85,13 @@ def run_lock(run_dir: Path, command: str, shared: bool = False):
     (run_dir / HOLDER_FILE).write_text(f"process {os.getpid()} ({command}, since {time.strftime('%H:%M:%S')})\n")
     try:
         yield run_dir
+    except BaseException:
+        if created and {path.name for path in run_dir.iterdir()} <= BOOKKEEPING:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            for folder in created[1:]:  # the parents this call made, while they are empty
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+        raise
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()

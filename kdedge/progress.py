@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+logger = logging.getLogger("kdedge")
 
 
 class Reporter:
-    """Where a run tells the user what it is doing. `Reporter(quiet=True)` prints nothing. With a
-    `tracker` (kdedge.tracking.Tracker), `log` also records metrics for TensorBoard and the like."""
+    """Where a run tells the user what it is doing. `Reporter(quiet=True)` prints nothing; every step and
+    note also goes to the `kdedge` logger (INFO), quiet or not. With a `tracker`
+    (kdedge.tracking.Tracker), `log` also records metrics for TensorBoard and the like."""
 
     def __init__(self, console: Console | None = None, quiet: bool = False, tracker=None):
         self.console = console or Console(stderr=True)
@@ -24,10 +29,12 @@ class Reporter:
             self.tracker.log(values, step)
 
     def step(self, message: str) -> None:
+        logger.info(Text.from_markup(message).plain)
         if not self.quiet:
             self.console.print(f"[bold cyan]●[/] {message}")
 
     def note(self, message: str) -> None:
+        logger.info("  " + Text.from_markup(message).plain)
         if not self.quiet:
             self.console.print(f"  [dim]{message}[/]")
 

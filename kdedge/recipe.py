@@ -36,8 +36,8 @@ class TaskConfig:
     """One task of a multi-task recipe: its name (an output of the artifact) and the single-task recipe
     (built-in name or YAML path) whose teacher and data it uses."""
 
-    name: str
-    recipe: str
+    name: str  # the task's name: its output in the artifact and its key in predictions
+    recipe: str  # the single-task recipe (built-in name or YAML path) whose teacher and data the task uses
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,15 @@ class Recipe:
     and `data` sections of the multi-task recipe itself are then not used.
     """
 
-    version: int = RECIPE_VERSION
-    name: str = "custom"
-    description: str = ""
+    version: int = RECIPE_VERSION  # recipe format version; this kdedge reads 1
+    name: str = "custom"  # the run's name: the default artifact and run folders are artifacts/NAME and runs/NAME
+    description: str = ""  # one line shown by `kdedge recipes`
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     data: DataConfig = field(default_factory=DataConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
-    tasks: tuple[TaskConfig, ...] = ()
+    tasks: tuple[TaskConfig, ...] = ()  # two or more tasks make a multi-task (MKD) run: one student, one head per task
 
     @property
     def multitask(self) -> bool:

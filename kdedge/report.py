@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from rich import box
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from kdedge.export.model_card import variants_markdown
 
@@ -53,24 +56,32 @@ def compression_table(manifest: dict, seconds: float | None = None) -> Table:
     return table
 
 
-def variants_table(manifest: dict) -> Table | None:
-    """Every variant `compress` built and measured on this CPU; the shipped one is marked."""
+def variants_table(manifest: dict) -> Group | None:
+    """Every variant `compress` built and measured on this CPU, the shipped one marked, and each variant's
+    note (why it did not ship) numbered below the table, so that the table fits 80 columns (a log file,
+    a CI console) and a long note wraps as a paragraph, not one word per line."""
     rows = manifest.get("variants")
     if not rows:
         return None
-    table = Table(title="variants (test split; latency: one batch of 32, onnxruntime CPU)")
+    table = Table(title="variants (test split; ms: one batch of 32 on this CPU)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption="MB: size on disk; agree: predictions equal to fp32's; batch Δ: largest probability change "
+                          "across batchings", caption_justify="left")
     metric = rows[0].get("metric", "accuracy").replace("_", " ")
-    for column in ("variant", "size", metric, "agrees with fp32", "latency", "moves across batches", "shipped", "note"):
-        table.add_column(column, justify="left" if column in ("variant", "note") else "right")
+    for column in ("variant", "MB", metric, "agree", "ms", "batch Δ", "shipped", "note"):
+        table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=column == "variant")
+    notes = []
     for row in rows:
+        if row["note"]:
+            notes.append(row["note"])
         table.add_row(
-            row["variant"], _size(row["file_bytes"] or None),
+            row["variant"], "—" if not row["file_bytes"] else f"{row['file_bytes'] / 1e6:.1f}",
             "—" if row["score"] is None else f"{row['score']:.4f}",
             "—" if row["agreement_with_fp32"] is None else f"{row['agreement_with_fp32']:.2%}",
-            "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms",
-            batch_spread(row), "✓" if row["chosen"] else "", row["note"],
+            "—" if row["latency_ms"] is None else f"{row['latency_ms']:.2f}",
+            batch_spread(row), "✓" if row["chosen"] else "", f"[{len(notes)}]" if row["note"] else "",
         )
-    return table
+    explained = [Text(f"[{number}] {row_note}") for number, row_note in enumerate(notes, start=1)]
+    return Group(table, *explained)
 
 
 def batch_spread(row: dict) -> str:

@@ -91,8 +91,21 @@ def test_bad_input_files_are_named(predictor, tmp_path, content, name, column, w
 def test_undecodable_input_is_one_line(tmp_path):
     source = tmp_path / "in.txt"
     source.write_bytes(b"caf\xe9\n")
-    with pytest.raises(InputError, match="is not UTF-8 text"):
+    with pytest.raises(InputError, match="is not utf-8 text .* pass its encoding with --encoding"):
         list(InputTexts(source))
+
+
+def test_a_latin1_file_reads_with_its_encoding(artifact, tmp_path, capsys):
+    """The latin-1 CSV that `kdedge compress --set data.encoding=latin-1` read is predicted the same way."""
+    source = tmp_path / "in.csv"
+    source.write_bytes("review\ncaf\xe9 au lait tr\xe8s bon\nna\xefve\n".encode("latin-1"))
+    out = tmp_path / "out.jsonl"
+    assert runtime_main(["predict", str(artifact), "--input", str(source), "--output", str(out),
+                         "--text-column", "review", "--encoding", "latin-1", "--threads", "1"]) == 0
+    assert [record["text"] for record in records(out)] == ["café au lait très bon", "naïve"]
+    assert runtime_main(["predict", str(artifact), "--input", str(source), "--output", str(tmp_path / "b.jsonl"),
+                         "--text-column", "review", "--encoding", "klingon"]) == 2
+    assert "unknown text encoding 'klingon'" in capsys.readouterr().err
 
 
 def test_the_cli_streams_a_file_and_refuses_mistakes_in_one_line(artifact, tmp_path, capsys):

@@ -23,20 +23,25 @@ class DataConfig:
     transfer set has fewer unlabelled texts beyond the train split than the train split itself.
     """
 
+    # labelled data: a file, a `save_to_disk` folder, a hub dataset `NAME[:CONFIG][@SPLIT]` or `builtin:...`
     source: str = "builtin:tweet-sentiment"
+    # text classification, or token classification (NER, BIO tags)
     task: Literal["sequence-classification", "token-classification"] = "sequence-classification"
-    text_column: str = "text"
-    label_column: str = "label"
-    encoding: str = "utf-8"
-    labels: tuple[str, ...] | None = None
-    max_length: int = 64
+    text_column: str = "text"  # the column (or key) holding the text; for NER the words
+    label_column: str = "label"  # the column holding the label; for NER the tags
+    encoding: str = "utf-8"  # the data file's text encoding, e.g. `latin-1`
+    labels: tuple[str, ...] | None = None  # label names in output order (default: as found in the data, sorted)
+    max_length: int = 64  # tokens per text; longer texts are truncated (also at serving time)
+    # labelled rows to train on (count or fraction); the rest of the labelled rows join the transfer set
     train_size: int | float | None = None
+    # rows (count or fraction) for the dev split, on which training stops early and keeps its best checkpoint
     dev_size: int | float = 0.1
-    test_size: int | float = 0.1
-    transfer: str | None = None
+    test_size: int | float = 0.1  # rows (count or fraction) held out for the reported test metrics
+    transfer: str | None = None  # an extra file (or dataset) of unlabelled texts for the transfer set
     transfer_encoding: str | None = None  # the transfer file's, when it differs from `encoding`
-    max_transfer: int | None = None
-    seed: int = 0
+    max_transfer: int | None = None  # cap on transfer texts (a seeded sample); null keeps them all
+    seed: int = 0  # seed of the deterministic train/dev/test split
+    # synthesise transfer text from the train texts: true, false, or null (when the transfer set is small)
     augment: bool | None = None
-    augment_factor: int = 10
-    augment_max: int = 40_000
+    augment_factor: int = 10  # augmentation grows the transfer set to this many times the train split
+    augment_max: int = 40_000  # at most this many synthesised texts

@@ -18,11 +18,11 @@ class LossWeights:
     attention: KL between head-averaged attention distributions (Transformer students only).
     """
 
-    soft_logits: float = 0.0
-    hard_labels: float = 0.0
-    gold_labels: float = 0.0
-    hidden_states: float = 0.0
-    attention: float = 0.0
+    soft_logits: float = 0.0  # weight of T² · KL between the teacher's and the student's softened logits
+    hard_labels: float = 0.0  # weight of cross-entropy on the teacher's argmax labels
+    gold_labels: float = 0.0  # weight of cross-entropy on the human labels of the train split
+    hidden_states: float = 0.0  # weight of MSE between projected student and teacher hidden states
+    attention: float = 0.0  # weight of KL between head-averaged attention maps (Transformer students)
 
     @property
     def uses_logits(self) -> bool:
@@ -41,10 +41,11 @@ class StageConfig:
     on its own loss over the dev split.
     """
 
-    name: str
-    losses: LossWeights = field(default_factory=LossWeights)
-    epochs: int | None = None
-    learning_rate: float | None = None
+    name: str  # the stage's name (its folder in the run directory, and `--from-stage`)
+    losses: LossWeights = field(default_factory=LossWeights)  # the stage's loss weights
+    epochs: int | None = None  # the stage's epochs (default: `distill.epochs`)
+    learning_rate: float | None = None  # the stage's learning rate (default: `distill.learning_rate`)
+    # `gradual`: train the top layer group first and unfreeze one more per epoch
     unfreeze: Literal["all", "gradual"] = "all"
 
 
@@ -73,21 +74,25 @@ class DistillConfig:
     CPU; `no`, `fp16` and `bf16` force a choice (bf16 also runs on CPUs that support it).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    temperature: float = 2.0
-    soft_weight: float = 1.0
-    hard_weight: float = 1.0
-    patience: int = 3
-    evals_per_epoch: int = 2
-    seed: int = 0
+    epochs: int = 10  # epochs per stage (`--set distill.epochs=N` also sets every stage's)
+    batch_size: int = 64  # transfer texts per training batch
+    learning_rate: float = 2e-3  # peak learning rate (AdamW, linear warm-up and decay)
+    weight_decay: float = 0.0  # AdamW weight decay
+    temperature: float = 2.0  # softmax temperature T of the soft-logit loss
+    soft_weight: float = 1.0  # without `stages`: weight of the soft-logit loss
+    hard_weight: float = 1.0  # without `stages`: weight of the hard-label loss
+    patience: int = 3  # stop a stage after this many dev evaluations without improvement
+    evals_per_epoch: int = 2  # dev evaluations (and checkpoints) per epoch
+    seed: int = 0  # seed of the training order and dropout
+    # stages in order (XtremeDistil: representations, soft logits, hard labels); empty: one stage
     stages: tuple[StageConfig, ...] = ()
+    # `"student:teacher"` layer pairs for the hidden-state loss (0 embeddings, -1 last)
     hidden_layers: tuple[str, ...] = ("-1:-1",)
-    attention_layer: str = "-1:-1"
+    attention_layer: str = "-1:-1"  # `"student:teacher"` layer pair for the attention loss
+    # multi-task: which task each batch comes from (proportional, uniform, annealed)
     task_sampling: Literal["proportional", "uniform", "annealed"] = "proportional"
-    entity_weight: float = 0.0
+    entity_weight: float = 0.0  # NER: extra weight of likely-entity words in the logit losses (0: all words equal)
+    # `auto` (bf16/fp16 autocast on a GPU, full precision on a CPU), `no`, `fp16`, `bf16`
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
 
     @property

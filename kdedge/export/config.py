@@ -24,16 +24,19 @@ class ExportConfig:
     channels that a single scale crushes) and off for BiLSTMs.
     """
 
-    opset: int = 17
+    opset: int = 17  # ONNX opset of the export
+    # variants built besides fp32, each gated and timed; the fastest that passes ships
     variants: tuple[Literal["fp32", "int8-dynamic", "int8-static", "fp16"], ...] = ("int8-dynamic", "int8-static")
+    # a variant ships only if its accuracy is at most this below fp32's (0.01 = 1 point)
     max_accuracy_drop: float = 0.01
-    calibration_size: int = 256
-    keep_variants: bool = False
-    atol: float = 1e-4
-    min_agreement: float = 0.99
+    calibration_size: int = 256  # transfer texts that calibrate static INT8
+    keep_variants: bool = False  # also ship every other variant that passed, under `variants/`
+    atol: float = 1e-4  # largest logit difference allowed between PyTorch and the fp32 ONNX export
+    min_agreement: float = 0.99  # a variant must predict fp32's label on this share of rows
+    # int8-dynamic with one weight scale per output channel (default: on for Transformers)
     per_channel: bool | None = None
-    batch_invariant: bool = True
-    batch_tolerance: float = 1e-4
+    batch_invariant: bool = True  # ship only a variant whose results do not depend on the other texts in the batch
+    batch_tolerance: float = 1e-4  # largest probability change across batchings that counts as invariant
 
     def resolved_per_channel(self, student_kind: str) -> bool:
         return self.per_channel if self.per_channel is not None else student_kind == "transformer"

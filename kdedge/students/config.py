@@ -41,23 +41,26 @@ class StudentConfig:
     ETD-Impt's importance.
     """
 
-    kind: Literal["bilstm", "transformer"] = "bilstm"
+    kind: Literal["bilstm", "transformer"] = "bilstm"  # the student's architecture
+    # compression ratio, teacher parameters / student parameters (`30x`); null with `max_params`
     target: str | None = "30x"
-    max_params: int | None = None
+    max_params: int | None = None  # a parameter budget instead of (or with) `target`
+    # initialisation: `pca` (BiLSTM), `etd-impt` / `etd-rand` (Transformer), `random`, or `auto`
     init: Literal["auto", "pca", "etd-impt", "etd-rand", "random"] = "auto"
-    embedding_dim: int | None = None
-    hidden_size: int | None = None
-    vocab_size: int | None = None
-    layers: int | None = None
-    heads: int | None = None
-    intermediate_size: int | None = None
-    importance_samples: int = 512
-    reconstruct: bool = True
-    dropout: float = 0.2
-    seed: int = 0
-    latency: str | None = None
+    embedding_dim: int | None = None  # BiLSTM embedding width (default: chosen by the solver)
+    hidden_size: int | None = None  # LSTM units per direction, or the Transformer's width (default: the solver's)
+    vocab_size: int | None = None  # vocabulary rows kept (the data's most frequent tokens; default: the solver's)
+    layers: int | None = None  # Transformer layers (default: the solver's)
+    heads: int | None = None  # Transformer attention heads (default: the solver's)
+    intermediate_size: int | None = None  # Transformer feed-forward width (default: the solver's)
+    importance_samples: int = 512  # transfer texts that score ETD-Impt's importance and feed reconstruction
+    reconstruct: bool = True  # re-fit an extracted Transformer's layers to the teacher's activations (least squares)
+    dropout: float = 0.2  # dropout in the student while it trains
+    seed: int = 0  # seed of the student's random initialisation and of ETD-Rand's choice
+    latency: str | None = None  # latency budget on this machine, `5ms@32x128`; null: parameters alone decide the shape
+    # Transformer position rows kept (default: max(data.max_length, 128), at most the teacher's)
     max_positions: int | None = None
-    casing: bool = False
+    casing: bool = False  # BiLSTM: add a 7-row casing embedding (lower, Title, UPPER, ...) to each token
 
     def positions(self, max_length: int, teacher_positions: int | None) -> int:
         """Position rows a Transformer student keeps: `max_positions`, or by default the longer of the

@@ -11,12 +11,12 @@ from pathlib import Path
 from kdedge_runtime.errors import KdedgeRuntimeError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `kdedge-runtime` command line (also read by kdedge's generated CLI reference)."""
+    from kdedge_runtime import __version__
     from kdedge_runtime.serve import ServeConfig
 
     defaults = ServeConfig()
-    from kdedge_runtime import __version__
-
     parser = argparse.ArgumentParser(prog="kdedge-runtime", description="Serve kdedge artifacts (no torch).")
     parser.add_argument("--version", action="version", version=f"kdedge-runtime {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,10 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--input", type=Path, help="a .txt, .jsonl or .csv file of texts, of any size")
     predict.add_argument("--output", type=Path, help="where --input's predictions go: a .jsonl file")
     predict.add_argument("--text-column", default="text", help="the text's column or key in .csv/.jsonl (default text)")
+    predict.add_argument("--encoding", default="utf-8",
+                         help="--input's text encoding, e.g. latin-1 (default utf-8; the output is UTF-8)")
     predict.add_argument("--batch-size", type=int, default=32, help="texts per model call (default 32)")
     predict.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)")
     predict.add_argument("--resume", action="store_true", help="continue an interrupted --output after its last line")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from kdedge_runtime.serve import ServeConfig
+
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "predict" and (bool(args.input) == bool(args.texts) or bool(args.input) != bool(args.output)):
         parser.error("predict takes either TEXTS or --input FILE with --output FILE.jsonl")
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             from kdedge_runtime.predictor import Predictor
 
             job = FileJob(args.input, args.output, args.text_column, args.batch_size, resume=args.resume,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, encoding=args.encoding)
             summary = predict_file(Predictor(args.artifact, threads=args.threads), job,
                                    progress=sys.stderr if sys.stderr.isatty() else None)
             resumed = f" (resumed after {summary.skipped:,} done earlier)" if summary.skipped else ""

@@ -11,6 +11,7 @@ after its last complete line (a run that was interrupted), `--overwrite` starts 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -38,6 +39,7 @@ class FileJob:
     chunk_texts: int = 1024  # texts read, predicted and written at a time: the memory bound
     resume: bool = False
     overwrite: bool = False
+    encoding: str = "utf-8"  # the input's text encoding (e.g. latin-1, as the data kdedge compress read); output is UTF-8
 
 
 @dataclass(frozen=True)
@@ -66,23 +68,28 @@ class InputTexts:
     """The texts of `path`, one at a time, in file order, and how far through the file the reading is.
     InputError names the line that cannot be read."""
 
-    def __init__(self, path: Path, text_column: str = "text"):
+    def __init__(self, path: Path, text_column: str = "text", encoding: str = "utf-8"):
         if path.suffix not in FORMATS:
             raise InputError(f"{path} is not a supported input: use a .txt (one text per line), .jsonl or .csv file")
         if not path.is_file():
             raise InputError(f"input file {path} does not exist")
-        self.path, self.text_column = path, text_column
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown text encoding {encoding!r}: pass a Python codec name such as utf-8 or "
+                             "latin-1") from None
+        self.path, self.text_column, self.encoding = path, text_column, encoding
         self._size = max(path.stat().st_size, 1)
         self._handle: io.TextIOWrapper | None = None
 
     def __iter__(self) -> Iterator[str]:
-        with open(self.path, encoding="utf-8", newline="" if self.path.suffix == ".csv" else None) as handle:
+        with open(self.path, encoding=self.encoding, newline="" if self.path.suffix == ".csv" else None) as handle:
             self._handle = handle
             try:
                 yield from _texts(handle, self.path, self.text_column)
             except UnicodeDecodeError as error:
-                raise InputError(f"{self.path} is not UTF-8 text ({error.reason} at byte {error.start}): re-encode "
-                                 "it as UTF-8") from None
+                raise InputError(f"{self.path} is not {self.encoding} text ({error.reason} at byte {error.start}): "
+                                 "pass its encoding with --encoding (e.g. latin-1), or re-encode it as UTF-8") from None
 
     @property
     def fraction(self) -> float:
@@ -147,7 +154,7 @@ def predict_file(predictor: Predictor, job: FileJob, progress: TextIO | None = s
     if job.output.suffix != ".jsonl":
         raise InputError(f"--output {job.output} should end in .jsonl (one JSON object per line)")
     skipped, last = 0, None
-    source = InputTexts(job.input, job.text_column)
+    source = InputTexts(job.input, job.text_column, job.encoding)
     if job.output.exists():
         if job.resume:
             skipped, last = completed_lines(job.output)
