@@ -35,3 +35,13 @@ def _generate(name: str) -> str:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     return MARKER.sub(lambda match: _generate(match[1]), markdown)
+
+
+def on_files(files, config):
+    """The benchmark plots live in `benchmarks/results/`; the pages show them as `results/NAME.png`."""
+    from mkdocs.structure.files import File
+
+    for plot in sorted((ROOT / "benchmarks" / "results").glob("*.png")):
+        files.append(File(f"results/{plot.name}", str(ROOT / "benchmarks"), config["site_dir"],
+                          config["use_directory_urls"]))
+    return files

@@ -144,7 +144,7 @@ def export_teacher_command(
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Working folder shared with `kdedge compress` (default: runs/RECIPE).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result, no progress.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Export the (fine-tuned) teacher itself as an artifact: the baseline you would deploy without kdedge.
@@ -173,7 +173,7 @@ def label_command(
     shard: Annotated[str, typer.Option(help="Label only chunks i, i+n, i+2n, ... of the transfer set: i/n.")] = "0/1",
     teacher_only: Annotated[bool, typer.Option(help="Only fine-tune the teacher (if it needs it) and stop: run this once before parallel shards.")] = False,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result, no progress.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Run the teacher over the data once and cache its outputs (logits, hidden states) in chunks.
@@ -218,7 +218,7 @@ def extract_command(
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Working folder (a fine-tuned teacher is kept and reused here).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override any recipe field (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result, no progress.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Extract a student from a teacher's own weights, without distilling it (Extract Then Distill).
@@ -278,7 +278,7 @@ def bench_command(
     texts: Annotated[Optional[Path], typer.Option(help="End to end instead: time Predictor.predict on the texts of this .txt/.jsonl/.csv file (tokenization, bucketing, model, post-processing) and report the share outside the model.")] = None,
     text_column: Annotated[str, typer.Option(help="The texts' column or key in a --texts .csv/.jsonl file.")] = "text",
     compare: Annotated[Optional[list[Path]], typer.Option("--compare", help="Instead of timing: put these bench JSON files (from kdedge bench or kdedge-runtime bench, on any machines) side by side; repeat the option for each file.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result, no progress.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Measure batch latency and throughput of artifacts, and of their teacher, side by side in one run.

@@ -22,13 +22,20 @@ def scalars(folder):
     return found
 
 
-def test_compress_from_python_with_an_in_memory_dataset_and_tensorboard(tiny_teacher_dir, tiny_csv, tmp_path):
+def test_compress_from_python_with_an_in_memory_dataset_and_tensorboard(tiny_teacher_dir, tiny_csv, tmp_path, caplog,
+                                                                        capsys):
+    """Also: with no terminal, the default prints nothing, and every step still reaches the `kdedge` logger."""
+    caplog.set_level("INFO", logger="kdedge")
     rows = sentiment_rows(600, seed=7)
     dataset = Dataset.from_dict({"review": [text for text, _ in rows], "stars": [label for _, label in rows]})
     recipe = tiny_recipe(tiny_teacher_dir, tiny_csv, distill={"epochs": 2})
     result = kdedge.compress(recipe, data=dataset, output=tmp_path / "artifact", run_dir=tmp_path / "run",
                              log_with="tensorboard")
     assert result.artifact_dir == tmp_path / "artifact" and (result.artifact_dir / "kdedge.json").is_file()
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here
+    steps_logged = [record.getMessage() for record in caplog.records if record.name == "kdedge"]
+    assert any(message.startswith("teacher") or "teacher" in message for message in steps_logged)
+    assert any("variants" in message for message in steps_logged) and not any("[/" in m for m in steps_logged)
     assert result.manifest["data"]["source"].startswith(str(tmp_path / "run" / "datasets" / "dataset-"))
     assert result.metrics["student_onnx"]["accuracy"] > 0.5 and result.variant == result.manifest["variant"]
     table = result.table()
@@ -43,6 +50,29 @@ def test_compress_from_python_with_an_in_memory_dataset_and_tensorboard(tiny_tea
         [row["dev_score"] for row in evaluations])
     assert logged["final/student_onnx/accuracy"][0][1] == pytest.approx(result.metrics["student_onnx"]["accuracy"])
     assert logged["final/teacher/accuracy"][0][1] == pytest.approx(result.metrics["teacher"]["accuracy"])
+
+
+def test_progress_is_on_by_default_where_there_is_a_terminal(monkeypatch):
+    """kdedge.compress(quiet=None) gives the stages a Reporter that prints when stderr is a terminal."""
+    import sys
+
+    import kdedge.api as api
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def run(recipe, output, run_dir, reporter, from_stage):
+        seen.append(reporter.quiet)
+        raise Stop
+
+    monkeypatch.setattr("kdedge.pipeline.compress.compress", run)
+    for terminal, quiet in ((True, None), (False, None), (False, False), (True, True)):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda terminal=terminal: terminal, raising=False)
+        with pytest.raises(Stop):
+            api.compress(quiet=quiet, output="unused", run_dir="unused")
+    assert seen == [False, True, False, True]
 
 
 def test_an_unknown_or_missing_tracker_is_a_config_error(tmp_path):

@@ -239,3 +239,38 @@ def test_a_malformed_set_value_is_one_line(assignment, tmp_path):
     line = one_error_line(result)
     assert f"cannot read the value of --set {assignment!r}" in line and "quote a value" in line
     assert not (tmp_path / "a").exists()
+
+
+def test_a_logged_run_fits_80_columns_and_json_is_machine_readable(tiny_teacher_dir, tiny_csv, tmp_path, monkeypatch):
+    """`kdedge compress ... > log.txt`: no terminal, 80 columns; every table row on one or two lines, the
+    variants' notes below their table; then `--json` (the kept stages make the rerun quick)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    args = tiny_args(tiny_teacher_dir, tiny_csv, tmp_path, "--set", "export.variants=[int8-dynamic, int8-static]",
+                     "--set", "export.batch_tolerance=0")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    log = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in log), max(log, key=len)
+    variant_rows = [line for line in log if line.split()[:1] and line.split()[0] in ("fp32", "int8-dynamic",
+                                                                                      "int8-static")]
+    assert [row.split()[0] for row in variant_rows] == ["fp32", "int8-dynamic", "int8-static"]  # one line each
+    table_rows = [line for line in log if line.startswith("│")]
+    labels = [row.split("│")[1].strip() for row in table_rows]
+    assert sum(1 for label in labels if label) >= 6 and labels.count("") <= len(labels) // 2  # rows: 1-2 lines
+    manifest = json.loads((tmp_path / "artifact" / "kdedge.json").read_text())
+    assert any(row["note"] for row in manifest["variants"])  # tolerance 0: dynamic INT8 is held back, with a note
+    for number, row in enumerate((row for row in manifest["variants"] if row["note"]), start=1):
+        assert any(line.startswith(f"[{number}] ") for line in log), number
+
+    rerun = runner.invoke(app, [*args, "--json", "--quiet"])
+    assert rerun.exit_code == 0, rerun.output
+    record = json.loads(rerun.stdout)
+    assert record["artifact"] == str(tmp_path / "artifact") and record["manifest"]["variant"] == manifest["variant"]
+    assert record["manifest"]["metrics"]["student_onnx"] == manifest["metrics"]["student_onnx"]
+
+
+def test_version():
+    from kdedge import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith(f"kdedge {__version__} (kdedge-runtime ")

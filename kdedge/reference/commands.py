@@ -106,4 +106,4 @@ def _action_aliases(action: argparse.Action) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").split())
+    return " ".join(str(text).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").split())

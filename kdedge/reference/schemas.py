@@ -58,4 +58,4 @@ def _type(spec: dict) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").split())
+    return " ".join(str(text).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").split())

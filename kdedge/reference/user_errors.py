@@ -78,7 +78,8 @@ def troubleshooting_reference(examples: dict[str, tuple[str, list[str]]] | None 
                   "one-line error is checked to contain.", "",
                   "| case | command | the error says |", "|---|---|---|"]
         for name, (command, words) in sorted(examples.items()):
-            parts.append(f"| {_cell(name)} | `{_cell(command)}` | {_cell(' … '.join(words))} |")
+            code = command.replace("|", "\\|")
+            parts.append(f"| {_cell(name)} | `{code}` | {_cell(' … '.join(words))} |")
         parts.append("")
     parts += ["## Every error, where it is raised", "",
               "`<name>` marks a value the message fills in. Generated from the source's `raise` statements.", ""]
@@ -108,9 +109,13 @@ def _text(node: ast.AST) -> str:
 
 
 def _short(node: ast.AST) -> str:
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and node.args):  # ', '.join(names) reads as <names>
+        node = node.args[0]
     text = ast.unparse(node)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").split())
+    return " ".join(str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("[", "\\[")
+                    .replace("]", "\\]").split())
