@@ -1,4 +1,4 @@
-"""Mutation score of the modules where a silent error would corrupt results (README, Development).
+"""Mutation score of the modules where a silent error would corrupt results (docs: development.md).
 
 Runs mutmut twice, as configured in the two pyproject files: from the repository root over kdedge's
 losses, sizing, metrics and variant gating, and from runtime/ over the runtime's BIO decoding and

@@ -1,4 +1,4 @@
-"""Benchmark on the target with the runtime alone (README, Benchmarking on a target).
+"""Benchmark on the target with the runtime alone (docs: how-to/benchmark.md).
 
     python benchmarks/runtime_on_target.py [ARTIFACT] [--run-dir RUN] [--name runtime_on_target]
 

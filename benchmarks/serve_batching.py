@@ -1,4 +1,4 @@
-"""Dynamic batching under many small concurrent requests (README, Serving): today's server against the
+"""Dynamic batching under many small concurrent requests (docs: how-to/serving.md): today's server against the
 server before dynamic batching, side by side in one run on 127.0.0.1.
 
 Three servers on the same artifact, each started alone, warmed up, then driven by `--clients` concurrent

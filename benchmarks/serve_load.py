@@ -1,4 +1,4 @@
-"""Load and soak test of `kdedge-runtime serve` on 127.0.0.1 (README, Serving).
+"""Load and soak test of `kdedge-runtime serve` on 127.0.0.1 (docs: how-to/serving.md).
 
 Starts the server on a free local port, warms it up, then drives it with a fixed number of concurrent
 clients (one keep-alive connection each, real tweets from the packaged corpus or the lines of --texts)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import jsonschema
 import typer
-
 from bad_input_cases import examples
+
 from kdedge.cli import app
 from kdedge.recipe import Recipe
 from kdedge.reference.commands import cli_reference
