@@ -63,7 +63,7 @@ def variants_table(manifest: dict) -> Group | None:
     rows = manifest.get("variants")
     if not rows:
         return None
-    table = Table(title="variants (test split; ms: one batch of 32 on this CPU)", box=box.SIMPLE_HEAD, pad_edge=False,
+    table = Table(title="variants, chosen on the dev split (ms: one batch of 32 on this CPU)", box=box.SIMPLE_HEAD, pad_edge=False,
                   caption="MB: size on disk; agree: predictions equal to fp32's; batch Δ: largest probability change "
                           "across batchings", caption_justify="left")
     metric = rows[0].get("metric", "accuracy").replace("_", " ")
@@ -85,7 +85,7 @@ def variants_table(manifest: dict) -> Group | None:
 
 
 def batch_spread(row: dict) -> str:
-    """The largest change of a test text's probabilities between batchings (export.batch_invariant), or —."""
+    """The largest change of a dev text's probabilities between batchings (export.batch_invariant), or —."""
     spread = row.get("batch_score_difference")
     return "—" if spread is None else ("0" if spread == 0 else f"{spread:.1e}")
 

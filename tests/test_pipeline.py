@@ -13,10 +13,39 @@ from kdedge_runtime import Predictor
 
 @pytest.fixture(scope="module")
 def compressed(tiny_teacher_dir, tiny_csv, tmp_path_factory):
+    """One tiny run; `root / "gated_on"` records the texts the variants were gated and chosen on."""
+    import kdedge.pipeline.compress as pipeline
+
     root = tmp_path_factory.mktemp("compress")
     recipe = tiny_recipe(tiny_teacher_dir, tiny_csv)
-    result = compress(recipe, root / "artifact", root / "run")
+    real = pipeline.build_variants
+
+    def spy(staging, encoder, logits, texts, *args, **kwargs):
+        (root / "gated_on").write_text(json.dumps(list(texts)))
+        return real(staging, encoder, logits, texts, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "build_variants", spy)
+        result = compress(recipe, root / "artifact", root / "run")
     return recipe, result, root
+
+
+def test_variants_are_chosen_on_dev_and_test_is_read_once_for_what_ships(compressed):
+    """Selection on the test split would bias the reported figure: the gate, the tolerance and the choice
+    see the dev split, and the one test figure per model is the shipped model's."""
+    from kdedge.data.readers import load_task_data
+
+    recipe, result, root = compressed
+    data = load_task_data(recipe.data)
+    assert json.loads((root / "gated_on").read_text()) == data.dev.texts != data.test.texts
+    manifest = result.manifest
+    assert set(manifest["metrics"]) == {"teacher", "student", "student_onnx"}  # no per-variant test figures
+    assert {row["split"] for row in manifest["variants"]} == {"dev"}
+    shipped = next(row for row in manifest["variants"] if row["chosen"])
+    dev_logits = Predictor(root / "artifact").logits(data.dev.texts)
+    dev_accuracy = float(np.mean(dev_logits.argmax(axis=1) == np.array(data.dev.labels)))
+    assert shipped["score"] == pytest.approx(dev_accuracy)
+    assert "dev" in (root / "artifact" / "README.md").read_text().split("## Variants")[1]
 
 
 def test_artifact_folder_and_manifest(compressed):

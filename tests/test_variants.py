@@ -107,7 +107,7 @@ def test_a_variant_below_the_gate_is_not_shipped_and_says_by_how_much(staging, m
     failed = rows[1]
     assert not failed.passed and not failed.chosen and (rows[0].chosen or rows[2].chosen)
     differs = int(round((1 - failed.agreement_with_fp32) * len(TEXTS)))
-    assert failed.note == (f"failed the gate: predicted labels differ from fp32 on {differs} of {len(TEXTS)} test "
+    assert failed.note == (f"failed the gate: predicted labels differ from fp32 on {differs} of {len(TEXTS)} dev "
                            f"rows ({failed.agreement_with_fp32:.2%} agree, 99.00% required); logits differ by up to "
                            f"{failed.max_abs_logit_difference:.3g}; not shipped")
     assert not (folder / "model.int8-dynamic.onnx").exists()
@@ -237,7 +237,7 @@ def test_the_gate_counts_words_for_ner(staging, monkeypatch, tmp_path):
     monkeypatch.setitem(variants_module.VARIANT_BUILDERS, "int8-dynamic", copy_of(other))
     rows = build_variants(folder, encoder, logits, TEXTS, lambda logits: {"entity_f1": 1.0}, lambda logits: logits,
                           "entity_f1", [], ExportConfig(variants=("int8-dynamic",)), Reporter(quiet=True))
-    assert f"of {len(TEXTS)} test words (" in rows[1].note
+    assert f"of {len(TEXTS)} dev words (" in rows[1].note
 
 
 def test_variant_summary_line():
@@ -323,7 +323,7 @@ def test_the_shipped_model_gives_a_text_the_same_result_in_any_batch(staging, mo
 def test_an_fp32_export_whose_results_depend_on_the_batch_is_refused(staging, monkeypatch):
     folder, encoder, logits, labels = staging
     monkeypatch.setattr(variants_module, "batch_dependence", lambda *args: (2, 0.3))
-    with pytest.raises(ExportValidationError, match="2 test rows change label and probabilities move by up to 0.3"):
+    with pytest.raises(ExportValidationError, match="2 dev rows change label and probabilities move by up to 0.3"):
         build_variants(folder, encoder, logits, TEXTS, *scoring(labels), [], ExportConfig(variants=()),
                        Reporter(quiet=True))
 

@@ -34,7 +34,7 @@ class DataConfig:
     max_length: int = 64  # tokens per text; longer texts are truncated (also at serving time)
     # labelled rows to train on (count or fraction); the rest of the labelled rows join the transfer set
     train_size: int | float | None = None
-    # rows (count or fraction) for the dev split, on which training stops early and keeps its best checkpoint
+    # rows (count or fraction) for the dev split: early stopping, checkpoints and the shipped variant are chosen on it
     dev_size: int | float = 0.1
     test_size: int | float = 0.1  # rows (count or fraction) held out for the reported test metrics
     transfer: str | None = None  # an extra file (or dataset) of unlabelled texts for the transfer set

@@ -139,24 +139,26 @@ def _body(manifest: dict) -> list[str]:
 
 def metrics_markdown(manifest: dict) -> list[str]:
     metrics = manifest.get("metrics", {})
-    columns = [key for key in metrics if key != "student_onnx"]
+    columns = [key for key in ("teacher", "student", "student_onnx") if key in metrics]
     keys = list(dict.fromkeys(key for column in columns for key in metrics[column]))
     if not keys:
         return ["(no metrics recorded)"]
-    titles = {"teacher": "teacher (PyTorch fp32)", "student": "student (PyTorch fp32)"}
-    header = [titles.get(c, c.replace("student_onnx_", "ONNX ")) for c in columns]
+    titles = {"teacher": "teacher (PyTorch fp32)", "student": "student (PyTorch fp32)",
+              "student_onnx": f"student ONNX {manifest.get('variant', 'fp32')} (shipped)"}
+    header = [titles[c] for c in columns]
     rows = ["| metric | " + " | ".join(header) + " |", "|---|" + "---:|" * len(columns)]
     for key in keys:
         cells = [f"{metrics[c][key]:.4f}" if key in metrics[c] else "—" for c in columns]
         rows.append(f"| {key.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    return [*rows, "", f"On the held-out test split; the shipped model is ONNX {manifest.get('variant', 'fp32')}."]
+    return [*rows, "", "On the held-out test split, read once for each model reported: no choice (checkpoint or "
+                       "variant) was made on it."]
 
 
 def variants_markdown(manifest: dict) -> list[str]:
     rows = manifest.get("variants") or []
     if not rows:
         return ["Only the fp32 export was built."]
-    lines = ["| variant | size | test score | agrees with fp32 | latency, batch 32 | moves across batches | shipped | note |",
+    lines = ["| variant | size | dev score | agrees with fp32 | latency, batch 32 | moves across batches | shipped | note |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
     for row in rows:
         spread = row.get("batch_score_difference")
@@ -169,11 +171,12 @@ def variants_markdown(manifest: dict) -> list[str]:
             (row.get("note") or "").replace("|", "/") + " |"]))
     export = manifest.get("recipe", {}).get("export", {})
     lines += ["", f"**Why {manifest.get('variant', 'fp32')}:** the fastest variant on the machine below whose predicted "
-              f"labels agree with fp32 on at least {export.get('min_agreement', 0.99):.0%} of the test rows, whose test "
+              f"labels agree with fp32 on at least {export.get('min_agreement', 0.99):.0%} of the dev rows, whose dev "
               f"score is at most {export.get('max_accuracy_drop', 0.01):g} below fp32's"
-              + (f", and whose every test text keeps its label and probabilities within "
+              + (f", and whose every dev text keeps its label and probabilities within "
                  f"{export.get('batch_tolerance', 1e-4):g} in any batch" if export.get("batch_invariant", True) else "")
-              + "."]
+              + ". Variants are measured and chosen on the dev split, so the test metrics above are of the shipped "
+              "model alone."]
     return lines
 
 

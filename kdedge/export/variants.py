@@ -1,12 +1,13 @@
 """Build the recipe's model variants, gate and measure each, and pick the one the artifact ships.
 
-Every variant (fp32, dynamic INT8, static INT8, FP16) is measured the same way on the same machine:
-test accuracy, agreement of its predicted labels with the fp32 export, the largest logit difference,
+Every variant (fp32, dynamic INT8, static INT8, FP16) is measured the same way on the same machine, on
+the dev split (the test split stays unseen by every choice; the caller reports the shipped model's test
+metrics once): accuracy, agreement of its predicted labels with the fp32 export, the largest logit difference,
 size on disk, the median CPU latency of one batch, and how much a text's result moves with the other
 texts in its batch. A variant whose agreement falls below `export.min_agreement` fails its gate and is
-not shipped. Among fp32 and the variants that passed, the artifact ships the fastest whose test
+not shipped. Among fp32 and the variants that passed, the artifact ships the fastest whose dev
 accuracy is at most `export.max_accuracy_drop` below fp32's and, with `export.batch_invariant` (the
-default), whose every test text keeps its label and its probabilities within `export.batch_tolerance`
+default), whose every dev text keeps its label and its probabilities within `export.batch_tolerance`
 whether it runs alone, in its usual length bucket or in a shuffled batch of other texts. Dynamic INT8
 quantizes activations with one scale per batch, so a text's score moves with its neighbours: with a
 server that batches requests together, one user's result would depend on another's texts. The table
@@ -39,18 +40,19 @@ LATENCY_BATCH = 32
 class VariantRow:
     variant: str
     file_bytes: int = 0
-    metric: str = "accuracy"  # the task's main test metric: accuracy, or entity_f1 for NER
-    score: float | None = None  # that metric on the test split
-    metrics: dict | None = None  # every test metric
+    metric: str = "accuracy"  # the task's main metric: accuracy, or entity_f1 for NER
+    score: float | None = None  # that metric on the dev split
+    metrics: dict | None = None  # every dev metric
     agreement_with_fp32: float | None = None
     max_abs_logit_difference: float | None = None
-    latency_ms: float | None = None  # median, one batch of LATENCY_BATCH test texts, onnxruntime CPU
-    batch_score_difference: float | None = None  # largest probability change of a test row across batchings
-    batch_label_changes: int | None = None  # test rows whose label changes across batchings
+    latency_ms: float | None = None  # median, one batch of LATENCY_BATCH dev texts, onnxruntime CPU
+    batch_score_difference: float | None = None  # largest probability change of a dev row across batchings
+    batch_label_changes: int | None = None  # dev rows whose label changes across batchings
     passed: bool = False  # built and within the agreement gate
     eligible: bool = False  # passed and within the accuracy tolerance
     chosen: bool = False
     note: str = ""
+    split: str = "dev"  # where every figure above was measured
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,7 +88,7 @@ def build_variants(
     """Measure fp32 (`staging/model.onnx`) and each variant of `config.variants`; leave the chosen one
     as `staging/model.onnx` and no other model file. Returns the table, chosen row marked.
 
-    `evaluate(logits)` gives a model's test metrics (`metric` among them) from `Predictor.logits` of
+    `evaluate(logits)` gives a model's dev metrics (`metric` among them) from `Predictor.logits` of
     `texts`; `rows_of(logits)` its predictions as 2-D rows (texts, or words for NER) for the gate;
     `per_channel`: int8-dynamic with one weight scale per output channel."""
     threads = os.cpu_count()
@@ -132,7 +134,7 @@ def build_variants(
         if not row.passed:
             unit = "words" if metric == "entity_f1" else "rows"
             row.note = (f"failed the gate: predicted labels differ from fp32 on {int(differs.sum())} of {len(differs)} "
-                        f"test {unit} ({row.agreement_with_fp32:.2%} agree, {config.min_agreement:.2%} required); "
+                        f"dev {unit} ({row.agreement_with_fp32:.2%} agree, {config.min_agreement:.2%} required); "
                         f"logits differ by up to {row.max_abs_logit_difference:.3g}; not shipped")
             reporter.note(f"[yellow]{name}:[/] {row.note}")
             (staging / file).unlink()
@@ -191,7 +193,7 @@ def _gate_batch_dependence(row: VariantRow, predictor: Predictor, texts: list[st
     invariant = row.batch_label_changes == 0 and row.batch_score_difference <= config.batch_tolerance
     if config.batch_invariant and not invariant:
         row.eligible = False
-        row.note = (f"a text's result depends on the rest of its batch: {row.batch_label_changes} test rows change "
+        row.note = (f"a text's result depends on the rest of its batch: {row.batch_label_changes} dev rows change "
                     f"label and probabilities move by up to {row.batch_score_difference:.2g} (export.batch_tolerance "
                     f"= {config.batch_tolerance:g}); export.batch_invariant: false allows it")
 

@@ -67,12 +67,12 @@ def _export_teacher(recipe: Recipe, output: str | Path, run_dir: str | Path, rep
             **({"fusion": fusion} if fusion is not None else {}),
         }
         write_manifest(staging, base)
-        variants, parity = gated_variants(staging, encoder, torch_logits, data, recipe, reporter,
-                                           "the teacher's ONNX fp32 export")
+        variants, parity, shipped_metrics = gated_variants(staging, encoder, torch_logits, data, recipe, reporter,
+                                                           "the teacher's ONNX fp32 export")
         chosen = next(row for row in variants if row.chosen)
         manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
                                   "metrics": {"teacher": split_metrics(task, data.labels, data.test, torch_logits),
-                                              "student_onnx": chosen.metrics},
+                                              "student_onnx": shipped_metrics},
                                   "parity": parity})
     reporter.step(f"teacher artifact written to [bold]{output}[/]")
     return manifest

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -161,30 +162,14 @@ def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path,
         return None
     history = stage_results(folders)
 
-    tests = {name: prepared[name].data.test for name in names}
-    texts = [text for name in names for text in tests[name].texts]
-    slices, start = {}, 0
-    for name in names:
-        slices[name] = slice(start, start + len(tests[name].texts))
-        start = slices[name].stop
-
-    def evaluate(logits: dict[str, np.ndarray]) -> dict[str, float]:
-        metrics = {}
-        for spec in specs:
-            scores = split_metrics(spec.task, spec.labels, tests[spec.name], logits[spec.name][slices[spec.name]])
-            metrics.update({f"{spec.name}.{key}": value for key, value in scores.items()})
-        metrics[MEAN_SCORE] = float(np.mean([metrics[f"{s.name}.{primary_metric(s.task)}"] for s in specs]))
-        return metrics
-
-    def rows_of(logits: dict[str, np.ndarray]) -> np.ndarray:
-        return _stacked_rows([prediction_rows(spec.task, logits[spec.name][slices[spec.name]], tests[spec.name].texts)
-                              for spec in specs])
-
+    texts, evaluate, rows_of = _split_views(specs, {name: prepared[name].data.test for name in names})
+    dev_texts, evaluate_dev, dev_rows_of = _split_views(specs, {name: prepared[name].data.dev for name in names})
     torch_logits = multitask_logits(student, student_encoder, texts)
     student_metrics = evaluate(torch_logits)
     teacher_metrics = {}
     for spec in specs:
-        scores = split_metrics(spec.task, spec.labels, tests[spec.name], prepared[spec.name].teacher_logits["test"])
+        scores = split_metrics(spec.task, spec.labels, prepared[spec.name].data.test,
+                               prepared[spec.name].teacher_logits["test"])
         teacher_metrics.update({f"{spec.name}.{key}": value for key, value in scores.items()})
     teacher_metrics[MEAN_SCORE] = float(np.mean([teacher_metrics[f"{s.name}.{primary_metric(s.task)}"]
                                                  for s in specs]))
@@ -230,15 +215,15 @@ def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path,
                                         "the ONNX fp32 export")
         calibration = (calibration_batches(student_encoder, union, recipe.export.calibration_size, recipe.data.seed)
                        if "int8-static" in recipe.export.variants else [])
-        variants = build_variants(staging, student_encoder, fp32_logits, texts, evaluate, rows_of, MEAN_SCORE,
-                                  calibration, recipe.export, reporter,
+        # gated and chosen on the tasks' dev splits; the test splits are read once, for what ships
+        dev_logits = Predictor(staging, threads=os.cpu_count(), unsealed=True).logits(dev_texts)
+        variants = build_variants(staging, student_encoder, dev_logits, dev_texts, evaluate_dev, dev_rows_of,
+                                  MEAN_SCORE, calibration, recipe.export, reporter,
                                   recipe.export.resolved_per_channel(recipe.student.kind))
         reporter.note(variant_summary(variants))
         chosen = next(row for row in variants if row.chosen)
-        metrics = {"teacher": teacher_metrics, "student": student_metrics,
-                   **{f"student_onnx_{row.variant}": row.metrics for row in variants if row.metrics is not None}}
-        metrics["student_onnx"] = metrics[f"student_onnx_{chosen.variant}"]
         shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)
+        metrics = {"teacher": teacher_metrics, "student": student_metrics, "student_onnx": evaluate(shipped.logits(texts))}
         latency = _latency(prepared, student_encoder, shipped, texts, reporter)
         manifest = seal(staging, {
             **base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants], "metrics": metrics,
@@ -316,3 +301,27 @@ def _latency(prepared: dict[str, Prepared], student_encoder: TextEncoder, studen
                   f"student {student_ms:.2f} ms for all tasks ({total / student_ms:.0f}x faster)")
     return {"batch_size": 32, "teachers_torch_fp32": teacher_ms, "teacher_torch_fp32": total,
             "student_onnx": student_ms, "threads": torch.get_num_threads()}
+
+
+def _split_views(specs, splits: dict) -> tuple[list[str], Callable, Callable]:
+    """One split of every task as one list of texts (task after task), with its metrics (each task's,
+    prefixed `task.`, and their mean) and its gate rows from logits over that list."""
+    texts = [text for spec in specs for text in splits[spec.name].texts]
+    slices, start = {}, 0
+    for spec in specs:
+        slices[spec.name] = slice(start, start + len(splits[spec.name].texts))
+        start = slices[spec.name].stop
+
+    def evaluate(logits: dict[str, np.ndarray]) -> dict[str, float]:
+        metrics = {}
+        for spec in specs:
+            scores = split_metrics(spec.task, spec.labels, splits[spec.name], logits[spec.name][slices[spec.name]])
+            metrics.update({f"{spec.name}.{key}": value for key, value in scores.items()})
+        metrics[MEAN_SCORE] = float(np.mean([metrics[f"{s.name}.{primary_metric(s.task)}"] for s in specs]))
+        return metrics
+
+    def rows_of(logits: dict[str, np.ndarray]) -> np.ndarray:
+        return _stacked_rows([prediction_rows(spec.task, logits[spec.name][slices[spec.name]],
+                                              splits[spec.name].texts) for spec in specs])
+
+    return texts, evaluate, rows_of
