@@ -1,7 +1,7 @@
 """Mutation score of the modules where a silent error would corrupt results (docs: development.md).
 
 Runs mutmut twice, as configured in the two pyproject files: from the repository root over kdedge's
-losses, sizing, metrics and variant gating, and from runtime/ over the runtime's BIO decoding and
+losses, sizing, metrics, variant gating and early stopping, and from runtime/ over the runtime's BIO decoding and
 encoder (mutmut names modules after their paths, so each package is mutated from its own root). Then
 prints one row per module: mutants, killed, survived, and the score. Torch runs single-threaded:
 a forked test process that inherits an OpenMP pool can hang, which mutmut would count as a timeout.

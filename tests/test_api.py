@@ -86,7 +86,9 @@ def test_bench_from_python(artifact):
     result = kdedge.bench([artifact], batch_sizes=(1, 4), seq_lens=(8,), threads=(1,), max_seconds=0.2,
                           min_seconds=0.05)
     assert {(row.batch_size, row.seq_len) for row in result.results} == {(1, 8), (4, 8)}
-    assert all(row.p50_ms > 0 for row in result.results)
+    for row in result.results:  # percentiles in order, and throughput is the batch over the median time
+        assert row.p50_ms <= row.p90_ms <= row.p99_ms
+        assert row.throughput == pytest.approx(row.batch_size / row.p50_ms * 1000)
     table = result.table()
     assert table.startswith("machine: ") and "| model | variant | batch | seq |" in table
     assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + len(result.results)

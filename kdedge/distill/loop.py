@@ -21,6 +21,7 @@ from kdedge.data.batching import inference_batches, training_batches
 from kdedge.data.metrics import entity_metrics
 from kdedge.data.tasks import SEQUENCE, TOKEN, gather_words, predicted_tags
 from kdedge.distill.config import DistillConfig, StageConfig, parse_layer_pair
+from kdedge.distill.early_stopping import EarlyStopping
 from kdedge.distill.losses import UNLABELLED, build_loss
 from kdedge.distill.losses.weighting import entity_weights
 from kdedge.distill.scale import Scale
@@ -261,8 +262,9 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
     trainer, optimizer = scale.accelerator.prepare(step_module, optimizer)
     monitor = "dev_score" if stage.losses.uses_logits else "dev_loss"
     result = StageResult(stage.name, -1.0, 0, 0, monitor)
-    best_key, best_state = (-float("inf"),), copy.deepcopy(student.state_dict())
-    evaluations_without_gain, recent_losses, stop = 0, [], False
+    stopping = EarlyStopping(config.patience, monitor)
+    stopping.start(lambda: copy.deepcopy(student.state_dict()))
+    recent_losses, stop = [], False
     groups = student.layer_groups() if stage.unfreeze == "gradual" else []
     queues: list[list] = [[] for _ in tasks]
     with reporter.progress(f"stage {stage.name}", total_steps) as progress:
@@ -302,26 +304,19 @@ def run_tasks_stage(student: nn.Module, encoder: TextEncoder, tasks: list[StageT
                 if scale.is_main:
                     reporter.log({f"distill/{stage.name}/{key}": value for key, value in _flat(row).items()
                                   if key.startswith("dev_")}, step=result.steps)
-                # higher dev score wins; on a tie (e.g. an entity F1 still at 0 while the tagger learns
-                # that most words are O) the lower dev loss does, so that early stopping waits for it
-                key = (row["dev_score"], -row["dev_loss"]) if monitor == "dev_score" else (-row["dev_loss"],)
-                if key > best_key:
-                    best_key, result.best_step = key, result.steps
-                    result.best_dev_score = row["dev_score"]
-                    best_state = copy.deepcopy(student.state_dict())
-                    evaluations_without_gain = 0
-                else:
-                    evaluations_without_gain += 1
-                    if evaluations_without_gain >= config.patience:
-                        stop = True
-                        break
+                if stopping.update(result.steps, row["dev_score"], row["dev_loss"],
+                                   lambda: copy.deepcopy(student.state_dict())):
+                    result.best_step, result.best_dev_score = stopping.best_step, stopping.best_score
+                elif stopping.should_stop:
+                    stop = True
+                    break
             if stop:
                 reporter.note(f"stage {stage.name}: early stop at step {result.steps}, "
                               f"no dev gain in {config.patience} evaluations")
                 break
     for parameter in student.parameters():
         parameter.requires_grad_(True)
-    student.load_state_dict(best_state)
+    student.load_state_dict(stopping.best_state)
     student.eval()
     return result
 
