@@ -60,7 +60,8 @@ def main() -> None:
     ]
     lines = [
         f"command: `{' '.join(command)}` (recipe {manifest['recipe']['name']}; {minutes:.1f} min end to end"
-        + (", the fine-tuned teacher and its outputs reused from an earlier run)"
+        + (", every stage kept in the run folder reused: the fine-tuned teacher, its outputs and any distillation "
+           "stage whose inputs did not change; the export and the choice of variant re-run)"
            if args.keep_run_dir or args.run_dir else ")"),
         f"machine: {machine['cpu']}, {machine['cores']} cores, ISA {', '.join(machine['isa']) or 'n/a'}, "
         f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}",
@@ -70,8 +71,9 @@ def main() -> None:
         "|---|---:|---:|",
         *[f"| {name} | {a} | {b} |" for name, a, b in rows],
     ]
-    lines += ["", "Variants built and measured by `compress` (test split; latency: one batch of 32):", "",
-              f"| variant | size | test {main_metric.replace('_', ' ')} | agrees with fp32 | latency "
+    lines += ["", "Variants built, measured and chosen by `compress` on the dev split (the test split is read once, "
+              "for the shipped model above; latency: one batch of 32):", "",
+              f"| variant | size | dev {main_metric.replace('_', ' ')} | agrees with fp32 | latency "
               "| score moves across batches | shipped | note |",
               "|---|---:|---:|---:|---:|---:|---|---|"]
     for row in manifest["variants"]:

@@ -96,7 +96,7 @@ def test_the_kept_checkpoint_is_the_best_seen_before_stopping(evaluations, patie
 
 def test_patience_must_be_positive_in_the_recipe():
     from kdedge.errors import ConfigError
-    from kdedge.recipe import load_recipe
+    from kdedge.recipe import Recipe
 
     with pytest.raises(ConfigError, match="distill.patience"):
-        load_recipe().with_overrides(["distill.patience=0"])
+        Recipe().with_overrides(["distill.patience=0"])
