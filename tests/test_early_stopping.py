@@ -69,6 +69,12 @@ def test_the_first_evaluation_always_becomes_the_best():
     assert stopping.best_step == 1 and stopping.best_state == "state 1" and stopping.evaluations_without_gain == 0
 
 
+def test_update_says_whether_the_evaluation_is_the_new_best():
+    stopping = EarlyStopping(patience=5)
+    answers = [stopping.update(step, score, 1.0, lambda: None) for step, score in enumerate([0.2, 0.1, 0.3], 1)]
+    assert answers == [True, False, True]
+
+
 def test_snapshots_are_taken_only_at_a_new_best():
     stopping = EarlyStopping(patience=10)
     taken = []
