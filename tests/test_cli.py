@@ -264,9 +264,9 @@ def test_a_logged_run_fits_80_columns_and_json_is_machine_readable(tiny_teacher_
 
     rerun = runner.invoke(app, [*args, "--json", "--quiet"])
     assert rerun.exit_code == 0, rerun.output
-    record = json.loads(rerun.stdout)
-    assert record["artifact"] == str(tmp_path / "artifact") and record["manifest"]["variant"] == manifest["variant"]
-    assert record["manifest"]["metrics"]["student_onnx"] == manifest["metrics"]["student_onnx"]
+    record = json.loads(rerun.stdout)  # the rerun re-exports (and may time its variants differently)
+    assert record["artifact"] == str(tmp_path / "artifact")
+    assert record["manifest"] == json.loads((tmp_path / "artifact" / "kdedge.json").read_text())
 
 
 def test_version():

@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).parent.parent / "kdedge"
 # the order data flows in; a module may import its own stage and any stage before it
 STAGES = ["data", "teacher", "students", "distill", "export", "bench"]
 FOUNDATION = {"errors", "progress", "tracking", "hardware", "ownership"}  # imported by every stage; import no stage themselves
-TOP = {"pipeline", "recipe", "cli", "report", "api", "__init__", "__main__"}  # the orchestration: may import anything
+# the orchestration, and the references the docs generate from all of it: may import anything
+TOP = {"pipeline", "recipe", "cli", "report", "api", "reference", "__init__", "__main__"}
 
 
 def layer_of(module: str) -> str:
