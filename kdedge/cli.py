@@ -94,6 +94,7 @@ def compress(
     log_with: Annotated[Optional[str], typer.Option(help="Record losses, learning rates, dev metrics and the final table with an experiment tracker: tensorboard (offline), wandb, mlflow, ... (comma-separated for several).")] = None,
     logging_dir: Annotated[Optional[Path], typer.Option(help="Where --log-with trackers write (default: RUN_DIR/logs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing table.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with status 3 (after writing the artifact) when the student keeps less than export.quality_bar of the teacher's test metric, or the test split is too small to tell: for CI pipelines.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result (the artifact's kdedge.json, with its folder and the run's seconds) as JSON on stdout instead of the tables; progress still goes to stderr unless --quiet.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
@@ -124,14 +125,19 @@ def compress(
         if json_output:
             record = {"artifact": str(result.artifact_dir), "seconds": result.seconds, "manifest": result.manifest}
             sys.stdout.write(json.dumps(record, indent=2) + "\n")
-            return
-        if result.manifest.get("tasks"):
-            Console().print(multitask_table(result.manifest, result.seconds))
         else:
-            Console().print(compression_table(result.manifest, result.seconds))
-        table = variants_table(result.manifest)
-        if table is not None and not quiet:
-            Console().print(table)
+            if result.manifest.get("tasks"):
+                Console().print(multitask_table(result.manifest, result.seconds))
+            else:
+                Console().print(compression_table(result.manifest, result.seconds))
+            table = variants_table(result.manifest)
+            if table is not None and not quiet:
+                Console().print(table)
+        warning = result.manifest.get("quality", {}).get("warning")
+        if warning:
+            Console(stderr=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            if strict:
+                raise typer.Exit(3)
 
 
 @app.command("export-teacher")

@@ -277,6 +277,9 @@ def _validate(recipe: Recipe) -> None:
         raise ConfigError("recipe key 'export.calibration_size' must be positive")
     if not 0 < recipe.export.min_agreement <= 1:
         raise ConfigError("recipe key 'export.min_agreement' must be in (0, 1]")
+    if not 0 < recipe.export.quality_bar <= 1:
+        raise ConfigError(f"recipe key 'export.quality_bar' must be in (0, 1], got {recipe.export.quality_bar}",
+                          hint="the share of the teacher's test metric the student must keep, e.g. 0.95")
     if recipe.student.casing and recipe.student.kind != "bilstm":
         raise ConfigError("student.casing is for BiLSTM students",
                           hint="set student.casing=false for a Transformer student")

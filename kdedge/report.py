@@ -18,6 +18,12 @@ def _metric(metrics: dict, name: str, key: str) -> str:
     return f"{metrics[name][key]:.4f}" if name in metrics else "—"
 
 
+def _plus_minus(intervals: dict, model: str, key: str) -> str:
+    """` ±0.019`: half the width of the metric's 95% interval, where one was recorded."""
+    bounds = intervals.get(model, {}).get(key)
+    return f" ±{(bounds[1] - bounds[0]) / 2:.3f}" if bounds else ""
+
+
 def _closing_table(title: str, teacher: str, manifest: dict, seconds: float | None) -> Table:
     """The closing table's title and columns: teacher(s), the student in PyTorch, the shipped ONNX variant."""
     if seconds is not None:
@@ -40,9 +46,11 @@ def compression_table(manifest: dict, seconds: float | None = None) -> Table:
     table.add_row("compression", "1x", f"{manifest['compression']:.1f}x", f"{manifest['compression']:.1f}x")
     table.add_row("disk size", _size(disk.get("teacher_weights")), _size(disk.get("student_onnx_fp32")),
                   _size(disk.get(deployed)))
+    intervals = manifest.get("intervals", {})
     for key in metrics["teacher"]:
-        table.add_row(f"test {key.replace('_', ' ')}", _metric(metrics, "teacher", key), _metric(metrics, "student", key),
-                      _metric(metrics, deployed, key))
+        label = f"test {key.replace('_', ' ')}" + (" (± 95% interval)" if key in intervals.get("teacher", {}) else "")
+        table.add_row(label, *(_metric(metrics, model, key) + _plus_minus(intervals, model, key)
+                               for model in ("teacher", "student", deployed)))
     main = "entity_f1" if "entity_f1" in metrics["teacher"] else "accuracy"
     if "student" in metrics and deployed in metrics and metrics["teacher"][main]:
         kept = metrics[deployed][main] / metrics["teacher"][main]

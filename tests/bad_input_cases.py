@@ -62,6 +62,8 @@ COMMAND_CASES = {
                                              "-o", "{tmp}/occupied"], ["exists and is not a kdedge artifact"]),
     "compress: agreement gate above 1": (["compress", "--set", "export.min_agreement=2"],
                                          ["export.min_agreement", "(0, 1]"]),
+    "compress: quality bar above 1": (["compress", "--set", "export.quality_bar=1.5"],
+                                      ["export.quality_bar", "(0, 1]", "e.g. 0.95"]),
     "compress: unknown label column": (["compress", "--teacher", "{teacher}", "--data", "{csv}",
                                         "--text-column", "review", "--label-column", "score"], ["score"]),
     "extract: init of the other kind": (["extract", "{teacher}", "-o", "{tmp}/student", "--student", "transformer",

@@ -274,3 +274,26 @@ def test_version():
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith(f"kdedge {__version__} (kdedge-runtime ")
+
+
+def test_a_student_below_the_bar_warns_and_strict_fails(tiny_teacher_dir, tiny_csv, tmp_path):
+    """A student that barely trains (learning rate 1e-9) keeps far less than 95% of its teacher: the run
+    writes its artifact, says so in one warning, and with --strict exits with status 3."""
+    from kdedge.data.intervals import wilson_interval
+
+    args = tiny_args(tiny_teacher_dir, tiny_csv, tmp_path, "--set", "distill.stages=[]", "--set",
+                     "distill.learning_rate=1e-9", "--set", "distill.epochs=1", "--quiet")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning: the student keeps" in result.stderr and "below the bar of 95%" in result.stderr
+    manifest = json.loads((tmp_path / "artifact" / "kdedge.json").read_text())
+    assert manifest["quality"]["verdict"] == "below"
+    test_rows = manifest["data"]["test"]
+    for model in ("teacher", "student", "student_onnx"):
+        expected = wilson_interval(manifest["metrics"][model]["accuracy"], test_rows)
+        assert manifest["intervals"][model]["accuracy"] == pytest.approx(expected, abs=1e-6)
+    card = (tmp_path / "artifact" / "README.md").read_text()
+    low, high = manifest["intervals"]["student_onnx"]["accuracy"]
+    assert f"({low:.4f}-{high:.4f})" in card and "**Quality bar:**" in card
+    strict = runner.invoke(app, [*args, "--strict"])
+    assert strict.exit_code == 3 and "below the bar" in strict.stderr

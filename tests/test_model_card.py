@@ -34,9 +34,10 @@ def test_every_artifact_ships_a_card_written_from_its_manifest(artifact):
     assert machine["cpu"] in card and f"{manifest['latency_ms_batch32']['student_onnx']:.2f} ms" in card
     assert "kdedge-runtime serve" in card and "Predictor(" in card
     assert f"longer than {manifest['max_length']} tokens" in card and "`negative`, `neutral`, `positive`" in card
-    metrics = manifest["metrics"]
-    assert (f"| accuracy | {metrics['teacher']['accuracy']:.4f} | {metrics['student']['accuracy']:.4f} | "
-            f"{metrics['student_onnx']['accuracy']:.4f} |") in card
+    metrics, intervals = manifest["metrics"], manifest["intervals"]
+    cells = [f"{metrics[m]['accuracy']:.4f} ({intervals[m]['accuracy'][0]:.4f}-{intervals[m]['accuracy'][1]:.4f})"
+             for m in ("teacher", "student", "student_onnx")]
+    assert f"| accuracy | {' | '.join(cells)} |" in card
     assert f"student ONNX {manifest['variant']} (shipped)" in card
     relabelled = model_card({**manifest, "labels": ["bad", "meh", "good"]})  # written from the manifest alone
     assert "`bad`, `meh`, `good`" in relabelled and "`negative`" not in relabelled

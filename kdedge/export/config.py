@@ -37,6 +37,8 @@ class ExportConfig:
     per_channel: bool | None = None
     batch_invariant: bool = True  # ship only a variant whose results do not depend on the other texts in the batch
     batch_tolerance: float = 1e-4  # largest probability change across batchings that counts as invariant
+    # warn (and fail with --strict) when the shipped student keeps less than this share of the teacher's test metric
+    quality_bar: float = 0.95
 
     def resolved_per_channel(self, student_kind: str) -> bool:
         return self.per_channel if self.per_channel is not None else student_kind == "transformer"

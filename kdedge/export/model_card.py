@@ -147,11 +147,21 @@ def metrics_markdown(manifest: dict) -> list[str]:
               "student_onnx": f"student ONNX {manifest.get('variant', 'fp32')} (shipped)"}
     header = [titles[c] for c in columns]
     rows = ["| metric | " + " | ".join(header) + " |", "|---|" + "---:|" * len(columns)]
+    intervals = manifest.get("intervals", {})
     for key in keys:
-        cells = [f"{metrics[c][key]:.4f}" if key in metrics[c] else "—" for c in columns]
+        cells = [(f"{metrics[c][key]:.4f}" + (f" ({intervals[c][key][0]:.4f}-{intervals[c][key][1]:.4f})"
+                                              if key in intervals.get(c, {}) else "")) if key in metrics[c] else "—"
+                 for c in columns]
         rows.append(f"| {key.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    return [*rows, "", "On the held-out test split, read once for each model reported: no choice (checkpoint or "
-                       "variant) was made on it."]
+    lines = [*rows, "", "On the held-out test split, read once for each model reported: no choice (checkpoint or "
+                        "variant) was made on it." + (" In brackets: the 95% interval (Wilson) of an accuracy over "
+                                                      "the split's rows." if intervals else "")]
+    quality = manifest.get("quality")
+    if quality:
+        lines += ["", f"**Quality bar:** the student keeps {quality['kept']:.1%} of the teacher's test "
+                      f"{quality['metric'].replace('_', ' ')} (bar {quality['bar']:.0%}: {quality['verdict']})."
+                  + (f" Warning: {quality['warning']}." if quality["warning"] else "")]
+    return lines
 
 
 def variants_markdown(manifest: dict) -> list[str]:

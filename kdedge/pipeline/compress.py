@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 from kdedge import __version__
 from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
+from kdedge.data.intervals import accuracy_intervals, quality_check
 from kdedge.data.readers import TaskData
 from kdedge.data.tasks import TOKEN, prediction_rows, primary_metric, split_metrics
 from kdedge.distill.kept_stages import (
@@ -127,6 +128,9 @@ def _compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter:
         chosen = next(row for row in variants if row.chosen)
         reporter.note(f"shipped {chosen.variant}: test {describe_metrics(shipped_metrics)}")
         metrics = {"teacher": teacher_metrics, "student": student_metrics, "student_onnx": shipped_metrics}
+        intervals = accuracy_intervals(metrics, len(data.test.texts)) if task != TOKEN else {}
+        quality = quality_check(metrics, intervals, recipe.export.quality_bar, len(data.test.texts),
+                                len(data.transfer))
         disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
         shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)
@@ -134,10 +138,13 @@ def _compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter:
         if recipe.student.latency:
             latency["budget"] = _budget_check(shipped, recipe, prepared, reporter)
         manifest = seal(staging, {**base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants],
-                                  "metrics": metrics, "parity": parity, "latency_ms_batch32": latency,
+                                  "metrics": metrics, "intervals": intervals, "quality": quality.to_dict(),
+                                  "parity": parity, "latency_ms_batch32": latency,
                                   "disk_bytes": disk, "training": {"shape": shape_reason, "history": history,
                                                "hardware": scale.describe()}})
     reporter.step(f"artifact written to [bold]{output}[/]")
+    if quality.warning:
+        reporter.note(f"[yellow]warning:[/] {quality.warning}")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
 
 

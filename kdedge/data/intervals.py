@@ -1,0 +1,65 @@
+"""How sure a test figure is, and whether a student keeps the bar it is held to.
+
+An accuracy measured on n test rows is a binomial proportion; its 95% interval here is Wilson's score
+interval (it stays inside [0, 1] and is honest for small n and for accuracies near 0 or 1, where the
+normal approximation is not). The quality check compares the shipped student with its teacher on the
+task's main test metric: below `bar` x the teacher it warns; when the student's accuracy interval
+contains `bar` x the teacher's accuracy, the split is too small to tell and it warns too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def wilson_interval(share: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The 95% (by default) Wilson score interval of a proportion `share` observed over `n` trials."""
+    if n <= 0:
+        return 0.0, 1.0
+    denominator = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_intervals(metrics: dict[str, dict[str, float]], rows: int) -> dict[str, dict[str, list[float]]]:
+    """Each model's `accuracy` (a share of `rows` test texts) with its 95% interval, as [low, high]."""
+    return {model: {"accuracy": [round(bound, 6) for bound in wilson_interval(values["accuracy"], rows)]}
+            for model, values in metrics.items() if "accuracy" in values}
+
+
+@dataclass(frozen=True)
+class Quality:
+    metric: str
+    bar: float  # the share of the teacher's metric the student must keep (export.quality_bar)
+    kept: float  # the share it keeps on test
+    verdict: str  # "ok", "below" (kept < bar) or "unclear" (the test split cannot tell)
+    warning: str  # empty when ok
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def quality_check(metrics: dict, intervals: dict, bar: float, test_rows: int, transfer: int) -> Quality:
+    """The shipped student (`student_onnx`) against the teacher on the main metric (accuracy, or entity
+    F1 for NER), with what to try when it falls short."""
+    metric = "entity_f1" if "entity_f1" in metrics["teacher"] else "accuracy"
+    teacher, student = metrics["teacher"][metric], metrics["student_onnx"][metric]
+    kept = student / teacher if teacher else 0.0
+    name = metric.replace("_", " ")
+    if kept < bar:
+        return Quality(metric, bar, kept, "below", (
+            f"the student keeps {kept:.1%} of the teacher's test {name}, below the bar of {bar:.0%} "
+            f"(export.quality_bar); with {transfer:,} transfer texts the likely causes are too little unlabelled "
+            "text to distil from or too small a student: add unlabelled text (data.transfer), try a larger "
+            "student (a smaller --target), and check the test split is large enough to trust"))
+    low, high = (intervals.get("student_onnx", {}).get(metric) or [student, student])
+    if low <= bar * teacher <= high and metric == "accuracy":
+        return Quality(metric, bar, kept, "unclear", (
+            f"the test split ({test_rows:,} rows) is too small to tell whether the student keeps {bar:.0%} of the "
+            f"teacher: its test {name} {student:.4f} has a 95% interval of {low:.4f}-{high:.4f}, which contains "
+            f"{bar:.0%} of the teacher's ({bar * teacher:.4f}); use a larger test split (data.test_size)"))
+    return Quality(metric, bar, kept, "ok", "")

@@ -1,0 +1,46 @@
+"""Honest output: every reported test accuracy carries its 95% interval, and a student that falls short
+of the bar, or a test split too small to tell, ends the run with a warning (an exit status with --strict)."""
+
+import pytest
+
+from kdedge.data.intervals import accuracy_intervals, quality_check, wilson_interval
+
+
+@pytest.mark.parametrize("share, n, low, high", [
+    (0.75, 100, 0.656955, 0.824548),  # worked by hand: centre (p + z²/2n) / (1 + z²/n), half-width z·√(p(1-p)/n + z²/4n²) / (1 + z²/n)
+    (0.764, 2000, 0.744895, 0.782092),
+    (1.0, 50, 0.928652, 1.0),  # never above 1, and not a zero width at 100%
+])
+def test_the_wilson_interval_against_hand_computed_values(share, n, low, high):
+    assert wilson_interval(share, n) == pytest.approx((low, high), abs=1e-6)
+
+
+def test_an_empty_split_says_nothing_is_known():
+    assert wilson_interval(0.0, 0) == (0.0, 1.0)
+
+
+def metrics(teacher: float, student: float) -> dict:
+    return {"teacher": {"accuracy": teacher}, "student": {"accuracy": student}, "student_onnx": {"accuracy": student}}
+
+
+def test_below_the_bar_names_the_cause_and_the_fixes():
+    values = metrics(0.7273, 0.6667)
+    quality = quality_check(values, accuracy_intervals(values, 297), 0.95, 297, 21_393)
+    assert quality.verdict == "below" and quality.kept == pytest.approx(0.6667 / 0.7273)
+    assert "keeps 91.7% of the teacher's test accuracy, below the bar of 95%" in quality.warning
+    assert "21,393 transfer texts" in quality.warning and "data.transfer" in quality.warning
+
+
+def test_a_small_split_that_cannot_tell_says_so():
+    values = metrics(0.80, 0.77)  # kept 96.25%, but 0.76 (95% of 0.80) is inside the interval over 297 rows
+    quality = quality_check(values, accuracy_intervals(values, 297), 0.95, 297, 30_000)
+    assert quality.verdict == "unclear" and "test split (297 rows) is too small to tell" in quality.warning
+    assert "data.test_size" in quality.warning
+    large = quality_check(values, accuracy_intervals(values, 20_000), 0.95, 20_000, 30_000)
+    assert large.verdict == "ok" and large.warning == ""
+
+
+def test_ner_is_judged_on_entity_f1_without_an_interval():
+    values = {"teacher": {"entity_f1": 0.40}, "student_onnx": {"entity_f1": 0.39}}
+    assert quality_check(values, {}, 0.95, 100, 1000).verdict == "ok"
+    assert quality_check(values, {}, 0.99, 100, 1000).verdict == "below"
