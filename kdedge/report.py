@@ -108,10 +108,12 @@ def multitask_table(manifest: dict, seconds: float | None = None) -> Table:
     table.add_row("parameters", f"{teacher_params:,}", f"{student_params:,}", f"{student_params:,}")
     table.add_row("compression (vs all teachers)", "1x", f"{manifest['compression_vs_all_teachers']:.1f}x",
                   f"{manifest['compression_vs_all_teachers']:.1f}x")
+    intervals = manifest.get("intervals", {})
     for task in manifest["tasks"]:
         key = f"{task['name']}.{'entity_f1' if task['task'] == 'token-classification' else 'accuracy'}"
-        table.add_row(f"{task['name']}: test {key.split('.')[1].replace('_', ' ')}", _metric(metrics, "teacher", key),
-                      _metric(metrics, "student", key), _metric(metrics, "student_onnx", key))
+        table.add_row(f"{task['name']}: test {key.split('.')[1].replace('_', ' ')}",
+                      *(_metric(metrics, model, key) + _plus_minus(intervals, model, key)
+                        for model in ("teacher", "student", "student_onnx")))
     if latency:
         table.add_row("CPU latency (batch 32, all tasks)", f"{latency['teacher_torch_fp32']:.1f} ms", "",
                       f"{latency['student_onnx']:.2f} ms "

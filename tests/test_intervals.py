@@ -44,3 +44,16 @@ def test_ner_is_judged_on_entity_f1_without_an_interval():
     values = {"teacher": {"entity_f1": 0.40}, "student_onnx": {"entity_f1": 0.39}}
     assert quality_check(values, {}, 0.95, 100, 1000).verdict == "ok"
     assert quality_check(values, {}, 0.99, 100, 1000).verdict == "below"
+
+
+def test_multi_task_intervals_use_each_tasks_test_rows_and_the_first_short_task_is_named():
+    from kdedge.data.intervals import multitask_quality
+
+    values = {"teacher": {"sentiment.accuracy": 0.76, "ner.entity_f1": 0.40, "mean_score": 0.58},
+              "student_onnx": {"sentiment.accuracy": 0.75, "ner.entity_f1": 0.30, "mean_score": 0.525}}
+    intervals = accuracy_intervals(values, {"sentiment": 2000, "ner": 300})
+    assert intervals["student_onnx"] == {"sentiment.accuracy": pytest.approx(wilson_interval(0.75, 2000), abs=1e-6)}
+    quality = multitask_quality(values, intervals, 0.95, {"sentiment": ("accuracy", 2000, 34_000),
+                                                          "ner": ("entity_f1", 300, 20_000)})
+    assert quality.metric == "ner.entity_f1" and quality.verdict == "below"
+    assert quality.warning.startswith("task ner: the student keeps 75.0% of the teacher's test entity f1")

@@ -25,10 +25,19 @@ def wilson_interval(share: float, n: int, z: float = Z95) -> tuple[float, float]
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def accuracy_intervals(metrics: dict[str, dict[str, float]], rows: int) -> dict[str, dict[str, list[float]]]:
-    """Each model's `accuracy` (a share of `rows` test texts) with its 95% interval, as [low, high]."""
-    return {model: {"accuracy": [round(bound, 6) for bound in wilson_interval(values["accuracy"], rows)]}
-            for model, values in metrics.items() if "accuracy" in values}
+def accuracy_intervals(metrics: dict[str, dict[str, float]], rows: int | dict[str, int]
+                       ) -> dict[str, dict[str, list[float]]]:
+    """Each model's accuracy with its 95% interval, as [low, high]: `accuracy` over `rows` test texts, or
+    in a multi-task run each `task.accuracy` over `rows[task]`."""
+    intervals: dict[str, dict[str, list[float]]] = {}
+    for model, values in metrics.items():
+        for key, value in values.items():
+            task, _, name = key.rpartition(".")
+            if name != "accuracy":
+                continue
+            n = rows[task] if isinstance(rows, dict) else rows
+            intervals.setdefault(model, {})[key] = [round(bound, 6) for bound in wilson_interval(value, n)]
+    return intervals
 
 
 @dataclass(frozen=True)
@@ -63,3 +72,18 @@ def quality_check(metrics: dict, intervals: dict, bar: float, test_rows: int, tr
             f"teacher: its test {name} {student:.4f} has a 95% interval of {low:.4f}-{high:.4f}, which contains "
             f"{bar:.0%} of the teacher's ({bar * teacher:.4f}); use a larger test split (data.test_size)"))
     return Quality(metric, bar, kept, "ok", "")
+
+
+def multitask_quality(metrics: dict, intervals: dict, bar: float, tasks: dict[str, tuple[str, int, int]]) -> Quality:
+    """`quality_check` for each task of a multi-task run (`tasks`: name -> (main metric, test rows,
+    transfer texts)); the first task that falls short, named in its warning, or else the closest to it."""
+    results = []
+    for name, (metric, rows, transfer) in tasks.items():
+        scoped = {model: {metric: values[f"{name}.{metric}"]} for model, values in metrics.items()
+                  if f"{name}.{metric}" in values}
+        scoped_intervals = {model: {metric: bounds[f"{name}.{metric}"]} for model, bounds in intervals.items()
+                            if f"{name}.{metric}" in bounds}
+        quality = quality_check(scoped, scoped_intervals, bar, rows, transfer)
+        results.append(Quality(f"{name}.{metric}", bar, quality.kept, quality.verdict,
+                               f"task {name}: {quality.warning}" if quality.warning else ""))
+    return next((q for q in results if q.verdict != "ok"), min(results, key=lambda q: q.kept))

@@ -23,6 +23,7 @@ import torch
 from kdedge import __version__
 from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
+from kdedge.data.intervals import accuracy_intervals, multitask_quality
 from kdedge.data.tasks import TOKEN, gather_words, prediction_rows, primary_metric, split_metrics
 from kdedge.distill.kept_stages import (
     KeptStudent,
@@ -224,9 +225,14 @@ def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path,
         chosen = next(row for row in variants if row.chosen)
         shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)
         metrics = {"teacher": teacher_metrics, "student": student_metrics, "student_onnx": evaluate(shipped.logits(texts))}
+        intervals = accuracy_intervals(metrics, {name: len(prepared[name].data.test.texts) for name in names})
+        quality = multitask_quality(metrics, intervals, recipe.export.quality_bar, {
+            spec.name: (primary_metric(spec.task), len(prepared[spec.name].data.test.texts),
+                        len(prepared[spec.name].data.transfer)) for spec in specs})
         latency = _latency(prepared, student_encoder, shipped, texts, reporter)
         manifest = seal(staging, {
             **base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants], "metrics": metrics,
+            "intervals": intervals, "quality": quality.to_dict(),
             "parity": {"fp32_max_abs_logit_difference": difference, "atol": recipe.export.atol,
                        "min_agreement": recipe.export.min_agreement},
             "latency_ms_batch32": latency,
@@ -234,6 +240,8 @@ def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path,
             "training": {"shape": shape, "hardware": scale.describe(), "history": history},
         })
     reporter.step(f"artifact written to [bold]{output}[/]")
+    if quality.warning:
+        reporter.note(f"[yellow]warning:[/] {quality.warning}")
     return CompressResult(output, manifest, latency, time.perf_counter() - started)
 
 
