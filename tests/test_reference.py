@@ -49,6 +49,8 @@ def test_every_recipe_key_is_in_the_reference_with_its_meaning():
         assert documented[key].meaning, f"{key} has no meaning: add a comment on its field's line"
     assert "| `distill.stages[].losses.soft_logits` | float | `0.0` |" in page
     assert "| `data.encoding` | str | `utf-8` | the data file's text encoding" in page
+    # a choice of values stays in its one cell: key, type, default and meaning are four cells
+    assert "| `teacher.finetune` | `auto` \\| `always` \\| `never` | `auto` | `auto`: fine-tune when" in page
 
 
 def test_every_command_and_option_is_in_the_cli_reference():

@@ -8,19 +8,8 @@ import inspect
 import typer
 
 from kdedge.cli import app
+from kdedge.reference import table_cell
 from kdedge_runtime.cli import build_parser
-
-
-def kdedge_options() -> dict[str, list[str]]:
-    """Command → the option names (`--target`, ...) and arguments (`ARTIFACTS`) it takes."""
-    group = typer.main.get_command(app)
-    return {name: [_param_name(param) for param in command.params]
-            for name, command in sorted(group.commands.items())}
-
-
-def runtime_options() -> dict[str, list[str]]:
-    return {name: [_action_name(action) for action in parser._actions if not isinstance(action, argparse._HelpAction)]
-            for name, parser in _runtime_commands().items()}
 
 
 def cli_reference() -> str:
@@ -33,7 +22,7 @@ def cli_reference() -> str:
                   "| option | type | default | meaning |", "|---|---|---|---|"]
         for param in command.params:
             parts.append(f"| `{_param_name(param)}`{_aliases(param)} | {_click_type(param)} | {_click_default(param)} "
-                         f"| {_cell(getattr(param, 'help', None) or '')} |")
+                         f"| {table_cell(getattr(param, 'help', None) or '')} |")
         parts.append("")
     parser = build_parser()
     parts += ["## kdedge-runtime", "", parser.description or "", "",
@@ -46,7 +35,7 @@ def cli_reference() -> str:
                 continue
             default = "" if action.default in (None, argparse.SUPPRESS, False) else f"`{action.default}`"
             parts.append(f"| `{_action_name(action)}`{_action_aliases(action)} | {default} | "
-                         f"{_cell(action.help or '')} |")
+                         f"{table_cell(action.help or '')} |")
         parts.append("")
     return "\n".join(parts)
 
@@ -103,7 +92,3 @@ def _action_name(action: argparse.Action) -> str:
 def _action_aliases(action: argparse.Action) -> str:
     others = [opt for opt in action.option_strings if opt != _action_name(action)]
     return "".join(f", `{opt}`" for opt in others)
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").split())

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass
 
 from kdedge.recipe import Recipe
+from kdedge.reference import table_cell
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def recipe_keys(cls: type = Recipe, prefix: str = "") -> list[RecipeKey]:
 def sections() -> list[tuple[str, type]]:
     """The recipe's sections (name, dataclass), for their docstrings."""
     hints = typing.get_type_hints(Recipe)
-    return [(item.name, hints[item.name]) for item in dataclasses.fields(Recipe) if dataclasses.is_dataclass(hints[item.name])]
+    return [(item.name, hints[item.name]) for item in dataclasses.fields(Recipe)
+            if dataclasses.is_dataclass(hints[item.name])]
 
 
 def recipe_reference() -> str:
@@ -88,7 +90,8 @@ def recipe_reference() -> str:
         if cls is not None and cls.__doc__:
             parts += [inspect.cleandoc(cls.__doc__), ""]
         parts += ["| key | type | default | meaning |", "|---|---|---|---|"]
-        parts += [f"| `{k.key}` | {_cell(k.type)} | {_cell(k.default)} | {_cell(k.meaning)} |" for k in group]
+        parts += [f"| `{k.key}` | {table_cell(k.type)} | {table_cell(k.default)} | {table_cell(k.meaning)} |"
+                  for k in group]
         parts.append("")
     return "\n".join(parts)
 
@@ -96,7 +99,7 @@ def recipe_reference() -> str:
 def _type_name(kind) -> str:
     origin = typing.get_origin(kind)
     if origin is typing.Literal:
-        return " \\| ".join(f"`{value}`" for value in typing.get_args(kind))
+        return " | ".join(f"`{value}`" for value in typing.get_args(kind))
     if origin is tuple:
         args = [a for a in typing.get_args(kind) if a is not Ellipsis]
         return f"list of {_type_name(args[0])}"
@@ -125,7 +128,3 @@ def _default(item: dataclasses.Field) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     return f"`{value}`"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

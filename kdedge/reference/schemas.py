@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import kdedge_runtime
+from kdedge.reference import table_cell
 
 MANIFEST_SCHEMA = Path(kdedge_runtime.__file__).parent / "manifest_schema.json"
 BENCH_SCHEMA = Path(kdedge_runtime.__file__).parent / "bench" / "schema.json"
@@ -18,7 +19,7 @@ def schema_reference(path: Path) -> str:
     parts = [schema.get("description", ""), "",
              f"Generated from `{path.relative_to(path.parents[2]).as_posix()}`.", "",
              "| field | type | required | meaning |", "|---|---|---|---|"]
-    parts += [f"| `{name}` | {kind} | {'yes' if required else ''} | {_cell(meaning)} |"
+    parts += [f"| `{name}` | {table_cell(kind)} | {'yes' if required else ''} | {table_cell(meaning)} |"
               for name, kind, required, meaning in _rows(schema, schema, "")]
     return "\n".join(parts) + "\n"
 
@@ -48,14 +49,10 @@ def _resolved(spec: dict, root: dict) -> dict:
 
 def _type(spec: dict) -> str:
     if "enum" in spec:
-        return " \\| ".join(f"`{value}`" for value in spec["enum"])
+        return " | ".join(f"`{value}`" for value in spec["enum"])
     kind = spec.get("type", "")
     if isinstance(kind, list):
         return " or ".join(kind)
     if kind == "array" and isinstance(spec.get("items"), dict) and spec["items"].get("type"):
         return f"array of {spec['items']['type']}"
     return kind
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").split())

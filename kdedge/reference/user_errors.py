@@ -12,6 +12,7 @@ from pathlib import Path
 
 import kdedge
 import kdedge_runtime
+from kdedge.reference import table_cell
 
 # error class → (who sees it, position of the message among the call's arguments)
 USER_ERRORS = {
@@ -78,8 +79,7 @@ def troubleshooting_reference(examples: dict[str, tuple[str, list[str]]] | None 
                   "one-line error is checked to contain.", "",
                   "| case | command | the error says |", "|---|---|---|"]
         for name, (command, words) in sorted(examples.items()):
-            code = command.replace("|", "\\|")
-            parts.append(f"| {_cell(name)} | `{code}` | {_cell(' … '.join(words))} |")
+            parts.append(f"| {table_cell(name)} | {table_cell(f'`{command}`')} | {table_cell(' … '.join(words))} |")
         parts.append("")
     parts += ["## Every error, where it is raised", "",
               "`<name>` marks a value the message fills in. Generated from the source's `raise` statements.", ""]
@@ -88,7 +88,8 @@ def troubleshooting_reference(examples: dict[str, tuple[str, list[str]]] | None 
         parts += [f"### {family}", "", "| message | fix | raised in |", "|---|---|---|"]
         for site in sites:
             if USER_ERRORS[site.kind][0] == family:
-                parts.append(f"| {_cell(site.message)} | {_cell(site.hint)} | `{site.module}:{site.line}` |")
+                parts.append(f"| {table_cell(site.message)} | {table_cell(site.hint)} | "
+                             f"`{site.module}:{site.line}` |")
         parts.append("")
     return "\n".join(parts)
 
@@ -114,8 +115,3 @@ def _short(node: ast.AST) -> str:
         node = node.args[0]
     text = ast.unparse(node)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("[", "\\[")
-                    .replace("]", "\\]").split())
