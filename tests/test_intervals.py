@@ -25,7 +25,7 @@ def metrics(teacher: float, student: float) -> dict:
 
 def test_below_the_bar_names_the_cause_and_the_fixes():
     values = metrics(0.7273, 0.6667)
-    quality = quality_check(values, accuracy_intervals(values, 297), 0.95, 297, 21_393)
+    quality = quality_check(values, accuracy_intervals(values, 297), "accuracy", 0.95, 297, 21_393)
     assert quality.verdict == "below" and quality.kept == pytest.approx(0.6667 / 0.7273)
     assert "keeps 91.7% of the teacher's test accuracy, below the bar of 95%" in quality.warning
     assert "21,393 transfer texts" in quality.warning and "data.transfer" in quality.warning
@@ -33,17 +33,17 @@ def test_below_the_bar_names_the_cause_and_the_fixes():
 
 def test_a_small_split_that_cannot_tell_says_so():
     values = metrics(0.80, 0.77)  # kept 96.25%, but 0.76 (95% of 0.80) is inside the interval over 297 rows
-    quality = quality_check(values, accuracy_intervals(values, 297), 0.95, 297, 30_000)
+    quality = quality_check(values, accuracy_intervals(values, 297), "accuracy", 0.95, 297, 30_000)
     assert quality.verdict == "unclear" and "test split (297 rows) is too small to tell" in quality.warning
     assert "data.test_size" in quality.warning
-    large = quality_check(values, accuracy_intervals(values, 20_000), 0.95, 20_000, 30_000)
+    large = quality_check(values, accuracy_intervals(values, 20_000), "accuracy", 0.95, 20_000, 30_000)
     assert large.verdict == "ok" and large.warning == ""
 
 
 def test_ner_is_judged_on_entity_f1_without_an_interval():
     values = {"teacher": {"entity_f1": 0.40}, "student_onnx": {"entity_f1": 0.39}}
-    assert quality_check(values, {}, 0.95, 100, 1000).verdict == "ok"
-    assert quality_check(values, {}, 0.99, 100, 1000).verdict == "below"
+    assert quality_check(values, {}, "entity_f1", 0.95, 100, 1000).verdict == "ok"
+    assert quality_check(values, {}, "entity_f1", 0.99, 100, 1000).verdict == "below"
 
 
 def test_multi_task_intervals_use_each_tasks_test_rows_and_the_first_short_task_is_named():

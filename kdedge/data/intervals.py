@@ -52,25 +52,26 @@ class Quality:
         return asdict(self)
 
 
-def quality_check(metrics: dict, intervals: dict, bar: float, test_rows: int, transfer: int) -> Quality:
-    """The shipped student (`student_onnx`) against the teacher on the main metric (accuracy, or entity
-    F1 for NER), with what to try when it falls short."""
-    metric = "entity_f1" if "entity_f1" in metrics["teacher"] else "accuracy"
+def quality_check(metrics: dict, intervals: dict, metric: str, bar: float, test_rows: int,
+                  transfer: int) -> Quality:
+    """The shipped student (`student_onnx`) against the teacher on the task's main metric (`metric`, as
+    keyed in `metrics`: `accuracy`, `entity_f1`, or `task.accuracy` in a multi-task run), with what to
+    try when it falls short; "unclear" needs the metric's interval (accuracies have one)."""
     teacher, student = metrics["teacher"][metric], metrics["student_onnx"][metric]
     kept = student / teacher if teacher else 0.0
-    name = metric.replace("_", " ")
+    name = metric.rpartition(".")[2].replace("_", " ")
     if kept < bar:
         return Quality(metric, bar, kept, "below", (
             f"the student keeps {kept:.1%} of the teacher's test {name}, below the bar of {bar:.0%} "
             f"(export.quality_bar); with {transfer:,} transfer texts the likely causes are too little unlabelled "
             "text to distil from or too small a student: add unlabelled text (data.transfer), try a larger "
             "student (a smaller --target), and check the test split is large enough to trust"))
-    low, high = (intervals.get("student_onnx", {}).get(metric) or [student, student])
-    if low <= bar * teacher <= high and metric == "accuracy":
+    bounds = intervals.get("student_onnx", {}).get(metric)
+    if bounds and bounds[0] <= bar * teacher <= bounds[1]:
         return Quality(metric, bar, kept, "unclear", (
             f"the test split ({test_rows:,} rows) is too small to tell whether the student keeps {bar:.0%} of the "
-            f"teacher: its test {name} {student:.4f} has a 95% interval of {low:.4f}-{high:.4f}, which contains "
-            f"{bar:.0%} of the teacher's ({bar * teacher:.4f}); use a larger test split (data.test_size)"))
+            f"teacher: its test {name} {student:.4f} has a 95% interval of {bounds[0]:.4f}-{bounds[1]:.4f}, which "
+            f"contains {bar:.0%} of the teacher's ({bar * teacher:.4f}); use a larger test split (data.test_size)"))
     return Quality(metric, bar, kept, "ok", "")
 
 
@@ -79,11 +80,7 @@ def multitask_quality(metrics: dict, intervals: dict, bar: float, tasks: dict[st
     transfer texts)); the first task that falls short, named in its warning, or else the closest to it."""
     results = []
     for name, (metric, rows, transfer) in tasks.items():
-        scoped = {model: {metric: values[f"{name}.{metric}"]} for model, values in metrics.items()
-                  if f"{name}.{metric}" in values}
-        scoped_intervals = {model: {metric: bounds[f"{name}.{metric}"]} for model, bounds in intervals.items()
-                            if f"{name}.{metric}" in bounds}
-        quality = quality_check(scoped, scoped_intervals, bar, rows, transfer)
-        results.append(Quality(f"{name}.{metric}", bar, quality.kept, quality.verdict,
+        quality = quality_check(metrics, intervals, f"{name}.{metric}", bar, rows, transfer)
+        results.append(Quality(quality.metric, bar, quality.kept, quality.verdict,
                                f"task {name}: {quality.warning}" if quality.warning else ""))
     return next((q for q in results if q.verdict != "ok"), min(results, key=lambda q: q.kept))

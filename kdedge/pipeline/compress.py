@@ -128,9 +128,9 @@ def _compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter:
         chosen = next(row for row in variants if row.chosen)
         reporter.note(f"shipped {chosen.variant}: test {describe_metrics(shipped_metrics)}")
         metrics = {"teacher": teacher_metrics, "student": student_metrics, "student_onnx": shipped_metrics}
-        intervals = accuracy_intervals(metrics, len(data.test.texts)) if task != TOKEN else {}
-        quality = quality_check(metrics, intervals, recipe.export.quality_bar, len(data.test.texts),
-                                len(data.transfer))
+        intervals = accuracy_intervals(metrics, len(data.test.texts))  # NER's metrics have no accuracy: none
+        quality = quality_check(metrics, intervals, primary_metric(task), recipe.export.quality_bar,
+                                len(data.test.texts), len(data.transfer))
         disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
         shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)

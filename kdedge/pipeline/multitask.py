@@ -211,20 +211,21 @@ def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path,
             **({"fusion": fusion} if fusion is not None else {}),
         }
         write_manifest(staging, base)
-        fp32_logits = Predictor(staging, threads=os.cpu_count(), unsealed=True).logits(texts)
+        fp32 = Predictor(staging, threads=os.cpu_count(), unsealed=True)
+        fp32_logits = fp32.logits(texts)
         difference = check_logit_parity(rows_of(torch_logits), rows_of(fp32_logits), recipe.export.atol,
                                         "the ONNX fp32 export")
         calibration = (calibration_batches(student_encoder, union, recipe.export.calibration_size, recipe.data.seed)
                        if "int8-static" in recipe.export.variants else [])
         # gated and chosen on the tasks' dev splits; the test splits are read once, for what ships
-        dev_logits = Predictor(staging, threads=os.cpu_count(), unsealed=True).logits(dev_texts)
-        variants = build_variants(staging, student_encoder, dev_logits, dev_texts, evaluate_dev, dev_rows_of,
-                                  MEAN_SCORE, calibration, recipe.export, reporter,
+        variants = build_variants(staging, student_encoder, fp32.logits(dev_texts), dev_texts, evaluate_dev,
+                                  dev_rows_of, MEAN_SCORE, calibration, recipe.export, reporter,
                                   recipe.export.resolved_per_channel(recipe.student.kind))
         reporter.note(variant_summary(variants))
         chosen = next(row for row in variants if row.chosen)
         shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)
-        metrics = {"teacher": teacher_metrics, "student": student_metrics, "student_onnx": evaluate(shipped.logits(texts))}
+        metrics = {"teacher": teacher_metrics, "student": student_metrics,
+                   "student_onnx": evaluate(shipped.logits(texts))}
         intervals = accuracy_intervals(metrics, {name: len(prepared[name].data.test.texts) for name in names})
         quality = multitask_quality(metrics, intervals, recipe.export.quality_bar, {
             spec.name: (primary_metric(spec.task), len(prepared[spec.name].data.test.texts),
