@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from kdedge_runtime.word_ids import WordIds
+
 _PIECE = re.compile(r"\S+")  # a word, as str.split() finds them
 CASING_CLASSES = 7  # none (special tokens, padding), lower, Title, UPPER, Mixed, with digits, no letters
 
@@ -63,6 +65,9 @@ class TextEncoder:
         self.max_length = max_length
         self.pad_token_id = pad_token_id
         self.casing_stride = casing_stride
+        # the same ids from a cache of each word's ids, where the tokenizer allows it (word_ids.py)
+        self._word_ids = WordIds(self._tokenizer, max_length, self._encode_whole, self._word_casing) \
+            if WordIds.supports(self._tokenizer, max_length) else None
 
     @classmethod
     def from_file(cls, path: str | Path, max_length: int, pad_token_id: int, casing_stride: int = 0) -> "TextEncoder":
@@ -78,15 +83,27 @@ class TextEncoder:
         texts = list(texts)
         if by_words:
             id_lists, firsts, encodings = self._encode_words(texts)
+            return Encoded(id_lists, firsts, [bool(encoding.overflowing) for encoding in encodings])
+        encode = self._word_ids.encode if self._word_ids is not None else self._encode_whole
+        id_lists, truncated = encode(texts)
+        return Encoded(id_lists, None, truncated)
+
+    def _encode_whole(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
+        """Whole texts through the tokenizer: ids per text and whether each was cut at max_length."""
+        if self.casing_stride:
+            encodings = self._tokenizer.encode_batch(texts)
+            id_lists = [self._with_casing(encoding, text) for encoding, text in zip(encodings, texts, strict=True)]
         else:
-            if self.casing_stride:
-                encodings = self._tokenizer.encode_batch(texts)
-                id_lists = [self._with_casing(encoding, text) for encoding, text in zip(encodings, texts, strict=True)]
-            else:
-                encodings = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)(texts)
-                id_lists = [encoding.ids for encoding in encodings]
-            firsts = None
-        return Encoded(id_lists, firsts, [bool(encoding.overflowing) for encoding in encodings])
+            encodings = getattr(self._tokenizer, "encode_batch_fast", self._tokenizer.encode_batch)(texts)
+            id_lists = [encoding.ids for encoding in encodings]
+        return id_lists, [bool(encoding.overflowing) for encoding in encodings]
+
+    def _word_casing(self, word: str, ids: list[int]) -> list[int]:
+        """A word's ids with its casing class folded in (every token of a word has the word's class)."""
+        if not self.casing_stride:
+            return ids
+        shift = casing_class(word) * self.casing_stride
+        return [token + shift for token in ids]
 
     def _with_casing(self, encoding, text: str, words: list[str] | None = None) -> list[int]:
         """The encoding's ids with each token's word casing folded in. With `words` (pre-split input) a
