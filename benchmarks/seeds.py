@@ -1,6 +1,7 @@
 """Quality over seeds: one recipe compressed once per seed, teacher and student alike, mean and spread.
 
     python benchmarks/seeds.py --recipe ner-bilstm [--seeds 0 1 2] [--set student.target=50x ...]
+        [--compare student.shape_by=parameters]
 
 A small test split cannot tell one seed's luck from a real gain (the tweet NER test split has about 300
 entities). Each seed here sets the data split (`data.seed`: a different train/dev/test draw, so the
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from kdedge.bench.machine import fingerprint, machine_line
-from kdedge.bench.spread import spread
+from kdedge.bench.spread import mean_sd, spread
 
 SEED_KEYS = ("data.seed", "teacher.seed", "student.seed", "distill.seed")
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="a recipe override for every seed (key=value), e.g. student.target=50x")
+    parser.add_argument("--compare", action="append", default=[],
+                        help="an override for a second student per seed, side by side (key=value)")
     parser.add_argument("--name", default=None, help="results name (default: seeds_<recipe>)")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--keep-run-dir", action="store_true", help="reuse the seeds' earlier run folders")
@@ -52,9 +55,17 @@ def main() -> None:
         subprocess.run(command, check=True)
         manifest = json.loads((folder / "artifact" / "kdedge.json").read_text())
         rows.append(seed_row(seed, manifest, args.recipe, overrides))
+        if args.compare:
+            second = [*command[:-4], *(part for item in args.compare for part in ("--set", item)),
+                      "--output", str(folder / "compared"), "--run-dir", str(folder / "run")]
+            print("$", " ".join(second), flush=True)
+            subprocess.run(second, check=True)
+            compared = json.loads((folder / "compared" / "kdedge.json").read_text())
+            rows[-1]["compared"] = seed_row(seed, compared, args.recipe, overrides + args.compare)
     minutes = (time.perf_counter() - started) / 60
     command = " ".join(["python benchmarks/seeds.py", "--recipe", args.recipe, "--seeds", *map(str, args.seeds),
-                        *(f"--set {item}" for item in args.overrides), *(["--name", args.name] if args.name else [])])
+                        *(f"--set {item}" for item in args.overrides), *(f"--compare {item}" for item in args.compare),
+                        *(["--name", args.name] if args.name else [])])
     summary = {"command": command, "minutes": minutes, "machine": fingerprint(), "rows": rows}
     (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
     text = markdown(summary)
@@ -68,7 +79,8 @@ def seed_row(seed: int, manifest: dict, recipe: str, overrides: list[str]) -> di
     metric = "entity_f1" if "entity_f1" in teacher else "accuracy"
     row = {"seed": seed, "metric": metric, "teacher": teacher, "student": student, "variant": manifest["variant"],
            "compression": manifest["compression"], "student_params": manifest["student"]["params"],
-           "kept": student[metric] / teacher[metric] if teacher[metric] else 0.0}
+           "kept": student[metric] / teacher[metric] if teacher[metric] else 0.0,
+           "shape": manifest["training"]["shape"].split(";")[:2]}
     if metric == "entity_f1":
         gold = gold_entities(recipe, overrides)
         row["gold_entities"] = gold
@@ -124,7 +136,31 @@ def markdown(summary: dict) -> str:
         entities = sum(r["gold_entities"] for r in rows)
         lines.append(f"| pooled ({entities:,} test entities) | {teacher:.4f} | {student:.4f} | "
                      f"{student / teacher if teacher else 0:.1%} | |")
+    if all("compared" in row for row in rows):
+        lines += compared_lines(summary["command"], rows, metric, label)
     return "\n".join(lines) + "\n"
+
+
+def compared_lines(command: str, rows: list[dict], metric: str, label: str) -> list[str]:
+    """The side-by-side table of `--compare`: each seed's two students on the same split and teacher."""
+    change = command.split("--compare ", 1)[1].split(" --")[0]
+    lines = ["", f"Side by side, same split and teacher per seed: the default student against `{change}`:", "",
+             f"| seed | default: test {label} | kept | with `{change}` | kept | difference (points) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    differences = []
+    for row in rows:
+        other = row["compared"]
+        differences.append((row["student"][metric] - other["student"][metric]) * 100)
+        lines.append(f"| {row['seed']} | {row['student'][metric]:.4f} | {row['kept']:.1%} | "
+                     f"{other['student'][metric]:.4f} | {other['kept']:.1%} | {differences[-1]:+.2f} |")
+    lines.append(f"| mean ± sd | {spread([r['student'][metric] for r in rows])} | "
+                 f"{spread([r['kept'] for r in rows], True)} | {spread([r['compared']['student'][metric] for r in rows])} "
+                 f"| {spread([r['compared']['kept'] for r in rows], True)} | {mean_sd(differences)[0]:+.2f} ± "
+                 f"{mean_sd(differences)[1]:.2f} |")
+    lines += ["", "Shapes:", ""]
+    lines += [f"- seed {row['seed']}: default {'; '.join(row['shape'])}; with `{change}`: "
+              f"{'; '.join(row['compared']['shape'])}" for row in rows]
+    return lines
 
 
 if __name__ == "__main__":

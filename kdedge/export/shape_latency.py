@@ -5,11 +5,8 @@ count, a few probe shapes of a kind are built with random weights, exported to O
 `compress` exports students (fp32, the variant every artifact can ship), and timed with onnxruntime;
 a least-squares fit of their medians (relative error, coefficients ≥ 0) on the shape's compute features
 then estimates any other shape of that kind in microseconds; the solver confirms its pick by timing
-it (`measure`). Features:
-- BiLSTM: 1, h, h(e + h) per time step (the recurrent gates' matrix products; the embedding lookup
-  costs nothing);
-- Transformer: 1, layers, layers x width x (4 width + 2 FFN) (the dense products), layers x width
-  (attention over a fixed length).
+it (`measure`). Features: those of the committed cost model (`kdedge.students.cost_model`), which is
+this same fit made once per CPU kind and shipped, for default shapes that need no timing.
 Calibrations are cached per machine fingerprint (CPU, cores, ISA, onnxruntime), kind, batch, length
 and threads in `KDEDGE_CACHE_DIR` (default `~/.cache/kdedge`), so each machine measures once.
 """
@@ -26,6 +23,7 @@ import torch
 
 from kdedge.export.latency import median_ms
 from kdedge.export.onnx import export_onnx, fuse_transformer
+from kdedge.students.cost_model import cost_features
 
 BILSTM_PROBES = ((32, 32), (64, 96), (128, 192), (300, 416), (300, 768), (128, 48))  # (embedding, hidden)
 TRANSFORMER_PROBES = ((1, 64, 256), (2, 128, 512), (4, 192, 384), (6, 256, 1024), (12, 192, 192), (3, 384, 1536))
@@ -62,7 +60,7 @@ class ShapeLatency:
     def __call__(self, **shape) -> float:
         if self._coefficients is None:
             self._coefficients = self._calibration()
-        return float(max(0.0, _features(self.kind, shape, self.seq_len) @ self._coefficients))
+        return float(max(0.0, cost_features(self.kind, shape, self.seq_len) @ self._coefficients))
 
     def _calibration(self) -> np.ndarray:
         stored = _read(self.path).get(self.key)
@@ -72,7 +70,7 @@ class ShapeLatency:
         shapes = ([{"embedding_dim": e, "hidden_size": h} for e, h in BILSTM_PROBES] if self.kind == "bilstm" else
                   [{"layers": n, "hidden_size": w, "intermediate_size": f} for n, w, f in TRANSFORMER_PROBES])
         self.probes = [(shape, self.measure(**shape)) for shape in shapes]
-        features = np.stack([_features(self.kind, shape, self.seq_len) for shape, _ in self.probes])
+        features = np.stack([cost_features(self.kind, shape, self.seq_len) for shape, _ in self.probes])
         measured = np.array([ms for _, ms in self.probes])
         # relative error: a 2 ms shape matters as much as a 200 ms one when budgets are a few ms
         coefficients = _nonnegative_fit(features / measured[:, None], np.ones(len(measured)))
@@ -100,14 +98,6 @@ class ShapeLatency:
             if "token_type_ids" in names:
                 feed["token_type_ids"] = np.zeros(ids.shape, dtype=np.int64)
             return median_ms(lambda: session.run(None, {name: feed[name] for name in names}), repeats=7, warmup=2)
-
-
-def _features(kind: str, shape: dict, seq_len: int) -> np.ndarray:
-    if kind == "bilstm":
-        e, h = shape["embedding_dim"], shape["hidden_size"]
-        return np.array([1.0, h, h * (e + h) / 1e3])
-    n, w, f = shape["layers"], shape["hidden_size"], shape["intermediate_size"]
-    return np.array([1.0, n, n * w * (4 * w + 2 * f) / 1e6, n * w * seq_len / 1e3])
 
 
 def _random_student(kind: str, shape: dict, seq_len: int) -> torch.nn.Module:

@@ -24,6 +24,7 @@ from kdedge.progress import Reporter
 from kdedge.recipe import Recipe
 from kdedge.students.build import ShapePlan, plan_shape
 from kdedge.students.config import parse_latency
+from kdedge.students.cost_model import CostModel
 from kdedge.teacher.cache import TeacherCache, hidden_field
 from kdedge.teacher.finetune import finetune_teacher
 from kdedge.teacher.labelling import teacher_outputs
@@ -89,8 +90,10 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
     if plan is not None and plan.shape.considered:
         rows = plan.shape.considered
         picks = [rows[i] for i in sorted({0, len(rows) // 4, len(rows) // 2, 3 * len(rows) // 4, len(rows) - 1})]
-        reporter.note(f"student shapes for --latency {recipe.student.latency}, estimated on this CPU: "
-                      + "; ".join(f"{text} {ms:.1f} ms" for text, _, _, ms in picks)
+        by = (f"for --latency {recipe.student.latency}, estimated on this CPU" if recipe.student.latency else
+              "by estimated cost (committed cost model, batch 32 x 128 tokens)")
+        reporter.note(f"student shapes {by}: "
+                      + "; ".join(f"{text} {coverage:.1%} of tokens {ms:.1f} ms" for text, _, coverage, ms in picks)
                       + f" ({len(rows)} considered); chosen: {plan.shape.reason}")
     reporter.note(
         f"{len(data.train):,} train / {len(data.dev):,} dev / {len(data.test):,} test labelled rows; "
@@ -105,11 +108,12 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         teacher.model.to("cpu")
 
 
-def shape_estimator(spec) -> ShapeLatency | None:
+def shape_estimator(spec) -> ShapeLatency | CostModel | None:
     """With `student.latency`, an estimator of each candidate shape's latency at its batch and length on
-    this machine (calibrated once per machine, then cached)."""
+    this machine (calibrated once per machine, then cached); without it, the committed cost model
+    (`student.shape_by: cost`, the same estimate on every machine) or none (`parameters`)."""
     if spec.latency is None:
-        return None
+        return CostModel.committed(spec.kind) if spec.shape_by == "cost" else None
     budget = parse_latency(spec.latency)
     return ShapeLatency(spec.kind, budget.batch_size, budget.seq_len)
 

@@ -25,6 +25,10 @@ class StudentConfig:
     `latency` (`5ms@32x128`: milliseconds for a batch of 32 texts of 128 tokens) picks, among the shapes
     of the parameter budget, the best one whose estimated latency on this machine meets it
     (kdedge.export.shape_latency), and refuses with the fastest reachable latency when none does.
+    Without it, `shape_by` decides: `cost` (the default) takes the cheapest shape, by the committed cost
+    model (kdedge.students.cost_model: the same shape on every machine), among those of the best expected
+    quality; `parameters` takes the best expected quality for the budget whatever it costs (the choice
+    before the cost model: wider LSTMs, fewer vocabulary rows).
 
     `max_positions` (Transformer): position rows kept, the longest input the student can read; by default
     the longer of `data.max_length` and 128, at most the teacher's. The artifact's `max_length` (where the
@@ -57,7 +61,10 @@ class StudentConfig:
     reconstruct: bool = True  # re-fit an extracted Transformer's layers to the teacher's activations (least squares)
     dropout: float = 0.2  # dropout in the student while it trains
     seed: int = 0  # seed of the student's random initialisation and of ETD-Rand's choice
-    latency: str | None = None  # latency budget on this machine, `5ms@32x128`; null: parameters alone decide the shape
+    latency: str | None = None  # latency budget on this machine, `5ms@32x128`; null: `shape_by` decides the shape
+    # without `latency`: `cost` (cheapest shape of the best expected quality, by the committed cost model) or
+    # `parameters` (best expected quality for the budget, whatever it costs)
+    shape_by: Literal["cost", "parameters"] = "cost"
     # Transformer position rows kept (default: max(data.max_length, 128), at most the teacher's)
     max_positions: int | None = None
     casing: bool = False  # BiLSTM: add a 7-row casing embedding (lower, Title, UPPER, ...) to each token

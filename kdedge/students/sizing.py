@@ -4,6 +4,14 @@ For the BiLSTM most parameters sit in the embedding table, so the solver trades 
 LSTM width and vocabulary size: for every (width, hidden) on a grid it spends what the LSTM leaves
 on vocabulary rows, and prefers shapes that keep ≥97% of token occurrences in the data, then an LSTM
 about 1.5x as wide as the embeddings (XtremeDistil's proportions), then wider embeddings.
+
+With a cost model and no latency budget (the default: `kdedge.students.cost_model`, committed, so a
+recipe gives the same shape on every machine), expected quality and cost decide together: among the
+shapes that keep the most token occurrences (up to 97%) and stay above the widths below which quality is
+known to drop (an LSTM of at least 32 units and a quarter of the embedding width; a Transformer at
+least 64 wide, of whole teacher heads, at least 2 layers deep), the cheapest wins, and shapes within
+10% of each other's cost fall back on the preferences above. With a latency budget, the best-quality
+shape estimated to meet it wins.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ HIDDEN_GRID = tuple(range(16, 256, 8)) + tuple(range(256, 1025, 32))
 MIN_VOCAB = 258  # padding, unknown and 256 tokens: below this a tokenizer's ids mostly collapse
 WANTED_COVERAGE = 0.97
 MIN_WIDTH = 64  # narrower Transformers lose more than they gain from the extra tokens or layers
+MIN_HIDDEN = 32  # LSTM units per direction a cost-ranked default keeps, and a quarter of the embedding width
+MIN_LAYERS = 2  # layers a cost-ranked Transformer default keeps: small students gain more from depth than width
+COST_STEP = 1.1  # cost-ranked defaults: shapes whose estimates differ by less than this factor cost the same
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ def solve_bilstm_shape(
     candidates = []
     for e in widths:
         for h in _hidden_options(hiddens, e, budget, max_vocab, num_labels, explicit=bool(hidden_size or embedding_dim),
-                                 narrow=latency_ms is not None):
+                                 narrow=latency is not None):
             fixed = BiLSTMConfig(0, e, h, num_labels, teacher_vocab_size).params
             v = vocab_size or min(max_vocab, (budget - fixed) // e)
             if v < min(MIN_VOCAB, max_vocab):
@@ -91,13 +102,19 @@ def solve_bilstm_shape(
         else:
             hint = f"reachable sizes run from {smallest:,} to {largest:,} parameters"
         raise ConfigError(f"no BiLSTM student has about {budget:,} parameters (±{TOLERANCE:.0%})", hint=hint)
-    estimates, considered = {}, ()
+    estimates, considered, floors = {}, (), ""
     if latency is not None:
         estimates = {id(shape): latency(embedding_dim=shape.embedding_dim, hidden_size=shape.hidden_size)
                      for _, shape in candidates}
         considered = tuple(sorted(((f"BiLSTM e{shape.embedding_dim} h{shape.hidden_size} v{shape.vocab_size}",
                                     shape.params, shape.coverage, estimates[id(shape)]) for _, shape in candidates),
                                   key=lambda row: row[3]))
+        if latency_ms is None:
+            def wide_enough(shape):
+                return bool(hidden_size) or shape.hidden_size >= max(MIN_HIDDEN, shape.embedding_dim / 4)
+            candidates, floors = _cost_ranked(candidates, estimates, wide_enough,
+                                              f"an LSTM of at least {MIN_HIDDEN} units and a quarter of the "
+                                              "embedding width")
         candidates = _within_latency(candidates, estimates, latency_ms, latency_spec, "BiLSTM", budget)
         candidates = _confirmed(candidates, estimates, latency, latency_ms, latency_spec, "BiLSTM", budget,
                                 lambda shape: {"embedding_dim": shape.embedding_dim, "hidden_size": shape.hidden_size})
@@ -108,8 +125,17 @@ def solve_bilstm_shape(
         f"({(best.params - budget) / budget:+.1%} of the {budget:,} budget)"
     )
     if latency is not None:
-        reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered)
+        reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered, floors)
     return replace(best, reason=reason, estimated_ms=estimates.get(id(best)), considered=considered)
+
+
+def _cost_ranked(candidates: list, estimates: dict, wide_enough: Callable, floors: str) -> tuple[list, str]:
+    """Cost-ranked default: the candidates above the quality floors (all, if none is), each scored by
+    token coverage first, then estimated cost in COST_STEP steps (cheaper first), then its old score."""
+    kept = [item for item in candidates if wide_enough(item[1])] or candidates
+    ranked = [((score[0], -round(np.log(max(estimates[id(shape)], 1e-3)) / np.log(COST_STEP)), *score[1:]), shape)
+              for score, shape in kept]
+    return ranked, floors if len(kept) < len(candidates) else ""
 
 
 def _within_latency(candidates: list, estimates: dict, latency_ms: float | None, spec: str, kind: str,
@@ -153,13 +179,18 @@ def _confirmed(candidates: list, estimates: dict, latency: LatencyOf, latency_ms
              "higher --target")
 
 
-def _latency_reason(estimate: float, latency_ms: float | None, spec: str, considered: tuple) -> str:
+def _latency_reason(estimate: float, latency_ms: float | None, spec: str, considered: tuple, floors: str = "") -> str:
     shape = spec.split("@")[-1] if "@" in spec else spec
     low, high = considered[0][3], considered[-1][3]
+    if latency_ms is None:  # ranked by the committed cost model
+        cheaper = sum(row[3] < estimate / COST_STEP for row in considered)
+        return (f"; estimated {estimate:.1f} ms per batch of {shape} by the committed cost model; "
+                f"{len(considered)} shapes considered, estimated {low:.1f}-{high:.1f} ms; chosen as the cheapest "
+                f"that keeps the most token occurrences" + (f" with {floors}" if floors else "")
+                + (f" ({cheaper} cheaper shapes keep fewer tokens or fall below those widths)" if cheaper else ""))
     text = f"; {estimate:.1f} ms per batch of {shape} on this CPU"
-    if latency_ms is not None:
-        eligible = sum(row[3] <= latency_ms for row in considered)
-        text += f" (budget {latency_ms:g} ms: {eligible} of {len(considered)} shapes fit, best quality among them)"
+    eligible = sum(row[3] <= latency_ms for row in considered)
+    text += f" (budget {latency_ms:g} ms: {eligible} of {len(considered)} shapes fit, best quality among them)"
     return text + f"; {len(considered)} shapes considered, estimated {low:.1f}-{high:.1f} ms"
 
 
@@ -270,7 +301,7 @@ def solve_transformer_shape(
                 f"{teacher_params / smallest:.3g}x" if teacher_params else
                 f"reachable sizes run from {smallest:,} to {largest:,} parameters")
         raise ConfigError(f"no Transformer student has about {budget:,} parameters (±{TOLERANCE:.0%})", hint=hint)
-    estimates, considered = {}, ()
+    estimates, considered, floors = {}, (), ""
     if latency is not None:
         estimates = {id(shape): latency(layers=shape.num_layers, hidden_size=shape.hidden_size,
                                         intermediate_size=shape.intermediate_size) for _, shape in candidates}
@@ -278,6 +309,14 @@ def solve_transformer_shape(
                                     f"({shape.num_heads}x{shape.head_dim}) FFN{shape.intermediate_size} "
                                     f"v{shape.vocab_size}", shape.params, shape.coverage, estimates[id(shape)])
                                    for _, shape in candidates), key=lambda row: row[3]))
+        if latency_ms is None:
+            def wide_enough(shape):
+                return ((bool(hidden_size) or shape.hidden_size >= MIN_WIDTH)
+                        and (bool(hidden_size or num_heads) or shape.head_dim == teacher_head_dim)
+                        and (bool(num_layers) or shape.num_layers >= MIN_LAYERS))
+            candidates, floors = _cost_ranked(candidates, estimates, wide_enough,
+                                              f"a width of at least {MIN_WIDTH}, whole teacher heads and at least "
+                                              f"{MIN_LAYERS} layers")
         candidates = _within_latency(candidates, estimates, latency_ms, latency_spec, "Transformer", budget)
         candidates = _confirmed(candidates, estimates, latency, latency_ms, latency_spec, "Transformer", budget,
                                 lambda shape: {"layers": shape.num_layers, "hidden_size": shape.hidden_size,
@@ -290,5 +329,5 @@ def solve_transformer_shape(
         f"({(best.params - budget) / budget:+.1%} of the {budget:,} budget)"
     )
     if latency is not None:
-        reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered)
+        reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered, floors)
     return replace(best, reason=reason, estimated_ms=estimates.get(id(best)), considered=considered)
