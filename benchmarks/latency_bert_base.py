@@ -4,8 +4,10 @@
         [--bilstm-latency 12ms@32x128] [--transformer-latency 40ms@32x128]
 
 1. Builds student artifacts sized to 1/30 of bert-base's parameters, of both kinds (BiLSTM and
-   tiny-Transformer), each twice: with the parameter-only shape, and with the best shape whose
-   estimated latency on this machine meets a budget (`--latency`, kdedge.export.shape_latency). All are
+   tiny-Transformer), each three times: with the default shape (no flag: the cheapest of the best
+   expected quality by the committed cost model, kdedge.students.cost_model), with the best shape whose
+   estimated latency on this machine meets a budget (`--latency`, kdedge.export.shape_latency), and with
+   the parameter-only shape (`student.shape_by=parameters`, the default before the cost model). All are
    distilled for one epoch from the MiniLM teacher of `benchmarks/compress_default.py` (reused from its
    run directory), so their test accuracies compare shapes under the same short training. Latency
    depends on a model's shape, not on who taught it or how well. Transformer students keep 128
@@ -52,9 +54,11 @@ def main() -> None:
     reporter.step(f"bert-base has {bert_base:,} parameters; 30x students get {budget:,}")
     artifacts, accuracy = [], []
     for kind in ("bilstm", "transformer"):
-        for chosen, latency in (("parameters", None), ("latency", getattr(args, f"{kind}_latency"))):
-            name = f"{kind}-30x-bert-base" + ("-latency" if latency else "")
-            overrides = [f"name={name}", "student.target=null", f"student.max_params={budget}", "distill.epochs=1"]
+        for chosen, latency in (("default", None), ("latency", getattr(args, f"{kind}_latency")),
+                                ("parameters", None)):
+            name = f"{kind}-30x-bert-base" + ("" if chosen == "default" else f"-{chosen}")
+            overrides = [f"name={name}", "student.target=null", f"student.max_params={budget}", "distill.epochs=1",
+                         f"student.shape_by={'parameters' if chosen == 'parameters' else 'cost'}"]
             recipe = load_recipe("sentiment-" + kind).with_overrides(overrides)
             if latency:
                 recipe = recipe.with_values({"student.latency": latency})

@@ -304,3 +304,43 @@ def test_an_explicit_depth_is_kept_where_the_solver_would_choose_another():
     assert solve_transformer_shape(2_000_000, zipf_coverage(20_000), BertConfig(), 3, 128, **sizes).num_layers == 1
     shape = solve_transformer_shape(2_000_000, zipf_coverage(20_000), BertConfig(), 3, 128, num_layers=3, **sizes)
     assert (shape.num_layers, shape.vocab_size) == (3, 10_713)
+
+
+# Cost-ranked defaults (no --latency): the committed cost model ranks, so these choices are the same on
+# every machine. Order: token coverage up to 97%, then the quality floors (LSTM >= 64 units and >= e/4;
+# Transformer width >= 64, whole heads, >= 2 layers) or the parameter-only choice, then the cheapest in
+# 10% cost steps, then the parameter-only preferences above. A change of that order, or of the committed
+# fit, changes a row.
+@pytest.mark.parametrize(("budget", "distinct", "expected", "parameters_choice"), [
+    (757_000, 20_000, (48, 64, 14_546, 756_963), (48, 64)),        # the parameter choice is already the cheapest
+    (3_649_484, 20_000, (192, 64, 18_317, 3_649_347), (192, 240)),  # 1/30 of bert-base: 9.5 ms against 45.8 ms
+    (250_000, 20_000, (16, 24, 15_111, 249_987), (16, 24)),        # floors wider than the parameter choice: it stays
+    (50_000, 300, (32, 55, 302, 49_157), (32, 55)),                # small data: likewise
+])
+def test_cost_ranked_bilstm_choices(budget, distinct, expected, parameters_choice):
+    from kdedge.students.cost_model import CostModel
+
+    shape = solve_bilstm_shape(budget, zipf_coverage(distinct), 3, 30_522, latency=CostModel.committed("bilstm"),
+                               latency_spec="@32x128")
+    assert (shape.embedding_dim, shape.hidden_size, shape.vocab_size, shape.params) == expected
+    old = solve_bilstm_shape(budget, zipf_coverage(distinct), 3, 30_522)
+    assert (old.embedding_dim, old.hidden_size) == parameters_choice
+    assert "committed cost model" in shape.reason and "chosen as the cheapest" in shape.reason
+
+
+@pytest.mark.parametrize(("budget", "distinct", "expected"), [
+    (757_000, 7_000, (2, 3, 32, 96, 6_481)),
+    (3_649_484, 20_000, (2, 5, 32, 160, 20_002)),
+    (1_500_000, 5_000, (2, 6, 32, 192, 5_002)),
+])
+def test_cost_ranked_transformer_choices_from_minilm(budget, distinct, expected):
+    from transformers import BertConfig
+
+    from kdedge.students.cost_model import CostModel
+    from kdedge.students.sizing import solve_transformer_shape
+
+    minilm = BertConfig(hidden_size=384, num_attention_heads=12, num_hidden_layers=6, intermediate_size=1536)
+    shape = solve_transformer_shape(budget, zipf_coverage(distinct), minilm, 3, 128,
+                                    latency=CostModel.committed("transformer"), latency_spec="@32x128")
+    assert (shape.num_layers, shape.num_heads, shape.head_dim, shape.intermediate_size, shape.vocab_size) == expected
+    assert shape.hidden_size >= 64 and shape.num_layers >= 2

@@ -9,8 +9,8 @@ With a cost model and no latency budget (the default: `kdedge.students.cost_mode
 recipe gives the same shape on every machine), expected quality and cost decide together: among the
 shapes that keep the most token occurrences (up to 97%) and stay above the widths below which quality is
 known to drop (an LSTM of at least 64 units and a quarter of the embedding width; a Transformer at
-least 64 wide, of whole teacher heads, at least 2 layers deep), the cheapest wins, and shapes within
-10% of each other's cost fall back on the preferences above. With a latency budget, the best-quality
+least 64 wide, of whole teacher heads, at least 2 layers deep), and the parameter-only choice itself,
+the cheapest wins, and shapes within 10% of each other's cost fall back on the preferences above. With a latency budget, the best-quality
 shape estimated to meet it wins.
 """
 
@@ -130,9 +130,11 @@ def solve_bilstm_shape(
 
 
 def _cost_ranked(candidates: list, estimates: dict, wide_enough: Callable, floors: str) -> tuple[list, str]:
-    """Cost-ranked default: the candidates above the quality floors (all, if none is), each scored by
+    """Cost-ranked default: the candidates above the quality floors, and the parameter-only choice (so a
+    default is never costlier than it: on small budgets the floors can be wider than it), each scored by
     token coverage first, then estimated cost in COST_STEP steps (cheaper first), then its old score."""
-    kept = [item for item in candidates if wide_enough(item[1])] or candidates
+    by_parameters = max(candidates, key=lambda item: item[0])
+    kept = [item for item in candidates if wide_enough(item[1]) or item is by_parameters]
     ranked = [((score[0], -round(np.log(max(estimates[id(shape)], 1e-3)) / np.log(COST_STEP)), *score[1:]), shape)
               for score, shape in kept]
     return ranked, floors if len(kept) < len(candidates) else ""
