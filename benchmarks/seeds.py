@@ -65,7 +65,7 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     command = " ".join(["python benchmarks/seeds.py", "--recipe", args.recipe, "--seeds", *map(str, args.seeds),
                         *(f"--set {item}" for item in args.overrides), *(f"--compare {item}" for item in args.compare),
-                        *(["--name", args.name] if args.name else [])])
+                        *(["--name", args.name] if args.name else []), *(["--keep-run-dir"] if args.keep_run_dir else [])])
     summary = {"command": command, "minutes": minutes, "machine": fingerprint(), "rows": rows}
     (args.output_dir / f"{name}.json").write_text(json.dumps(summary, indent=2))
     text = markdown(summary)

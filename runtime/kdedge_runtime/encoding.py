@@ -82,8 +82,7 @@ class TextEncoder:
         """`encode` (or with `by_words`, `encode_words`), with each text's truncation flag: the same ids."""
         texts = list(texts)
         if by_words:
-            id_lists, firsts, encodings = self._encode_words(texts)
-            return Encoded(id_lists, firsts, [bool(encoding.overflowing) for encoding in encodings])
+            return Encoded(*self._encode_words(texts))
         encode = self._word_ids.encode if self._word_ids is not None else self._encode_whole
         id_lists, truncated = encode(texts)
         return Encoded(id_lists, None, truncated)
@@ -131,7 +130,13 @@ class TextEncoder:
         id_lists, firsts, _ = self._encode_words(texts)
         return id_lists, firsts
 
-    def _encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]], list]:
+    def _encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]], list[bool]]:
+        """`encode_words` with each text's truncation flag, from the word-id cache where there is one."""
+        if self._word_ids is not None:
+            return self._word_ids.encode_words(texts)
+        return self._encode_words_whole(texts)
+
+    def _encode_words_whole(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]], list[bool]]:
         words = [text.split() for text in texts]
         encodings = self._tokenizer.encode_batch(words, is_pretokenized=True)
         id_lists, firsts = [], []
@@ -142,7 +147,7 @@ class TextEncoder:
                     first[word] = position
             id_lists.append(self._with_casing(encoding, "", text_words) if self.casing_stride else encoding.ids)
             firsts.append(first)
-        return id_lists, firsts, encodings
+        return id_lists, firsts, [bool(encoding.overflowing) for encoding in encodings]
 
     def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""

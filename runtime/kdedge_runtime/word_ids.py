@@ -54,6 +54,7 @@ class WordIds:
         start = next(i for i in range(len(probe)) if probe[i : i + len(bare)] == bare)
         self._prefix, self._suffix = probe[:start], probe[start + len(bare) :]
         self._room = max_length - len(self._prefix) - len(self._suffix)  # word tokens a text keeps
+        self._max_length = max_length
         self._whole, self._word_ids = whole, word_ids
         self._cache: dict[str, list[int]] = {}
 
@@ -102,6 +103,26 @@ class WordIds:
             ids.append(text_ids)
             truncated.append(cut)
         return ids, truncated
+
+    def encode_words(self, texts: list[str]) -> tuple[list[list[int]], list[list[int]], list[bool]]:
+        """For token classification (`TextEncoder.encode_words`): ids per text, each word's first-token
+        position (-1 for a word without a token or cut off), and whether each text was cut. The words are
+        `str.split()`'s, tokenized one by one as the tokenizer does for pre-split input: no odd spaces."""
+        split = [text.split() for text in texts]
+        lookup = self._known(set(chain.from_iterable(split)))
+        start = len(self._prefix)
+        ids, firsts, truncated = [], [], []
+        for words in split:
+            body, first = [], [-1] * min(len(words), self._max_length)
+            for index, word in enumerate(words):
+                pieces = lookup[word]
+                if pieces and index < len(first) and len(body) < self._room:
+                    first[index] = start + len(body)
+                body += pieces
+            ids.append(self._prefix + body[: self._room] + self._suffix)
+            firsts.append(first)
+            truncated.append(len(body) > self._room)
+        return ids, firsts, truncated
 
     def _known(self, words: set[str]) -> Mapping[str, list[int]]:
         """Every word's ids: from the cache, the rest tokenized together and cached. A full cache is
