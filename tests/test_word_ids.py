@@ -66,6 +66,17 @@ def test_cached_word_positions_are_the_tokenizers(batch, max_length, casing_stri
         assert (encoded.ids, encoded.firsts, encoded.truncated) == expected
 
 
+def test_the_split_only_spaces_are_every_such_code_point():
+    import sys
+    import unicodedata
+
+    from kdedge_runtime.word_ids import SPLIT_ONLY_SPACES
+
+    found = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()
+                    and chr(code) not in " \t\n\r" and unicodedata.category(chr(code)) != "Zs")
+    assert SPLIT_ONLY_SPACES == found
+
+
 def test_cache_starts_again_when_full(monkeypatch):
     import kdedge_runtime.word_ids as word_ids
 

