@@ -75,12 +75,13 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
                           hint=f"set data.max_length to {positions} or less")
     data = augmented(data, recipe, teacher)
     encoder = TextEncoder(teacher.tokenizer, recipe.data.max_length, teacher.pad_token_id)
-    plan = None
+    plan = estimator = None
     if check_student:
+        estimator = shape_estimator(recipe.student)
         if recipe.student.latency:  # the first time on a machine, the cost model's probes take up to a minute
             reporter.note(f"estimating the latency of student shapes at {recipe.student.latency} on this CPU "
                           "(probe shapes timed once per machine, then cached)")
-        plan = plan_shape(teacher, encoder, data, recipe.student, shape_estimator(recipe.student), recipe.data.task)
+        plan = plan_shape(teacher, encoder, data, recipe.student, estimator, recipe.data.task)
         if recipe.student.kind == "transformer" and any(s.losses.attention > 0 for s in recipe.distill.resolved_stages):
             check_attention_layer(recipe.distill, plan.shape.num_layers, teacher.model.config.num_hidden_layers)
         _teacher_layers(recipe, teacher)  # distill.hidden_layers names layers the teacher has
@@ -91,7 +92,7 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
         rows = plan.shape.considered
         picks = [rows[i] for i in sorted({0, len(rows) // 4, len(rows) // 2, 3 * len(rows) // 4, len(rows) - 1})]
         by = (f"for --latency {recipe.student.latency}, estimated on this CPU" if recipe.student.latency else
-              "by estimated cost (committed cost model, batch 32 x 128 tokens)")
+              f"by estimated cost (committed cost model, batch 32 x 128 tokens; {estimator.describe()})")
         reporter.note(f"student shapes {by}: "
                       + "; ".join(f"{text} {coverage:.1%} of tokens {ms:.1f} ms" for text, _, coverage, ms in picks)
                       + f" ({len(rows)} considered); chosen: {plan.shape.reason}")
