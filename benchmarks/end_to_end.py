@@ -28,23 +28,18 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-# one process per runtime: the same loop, whichever kdedge_runtime is first on sys.path
+# one process per runtime: kdedge bench's own loop (run_end_to_end), with whichever kdedge_runtime is first
+# on sys.path
 TIMING = """
-import json, sys, time
-from kdedge_runtime import Predictor
-artifact, source, batch, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-texts = [line for line in open(source, encoding="utf-8").read().splitlines() if line.strip()][:6400]
-chunks = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
-predictor = Predictor(artifact, threads=2)
-for chunk in chunks[:3]:
-    predictor.predict(chunk, batch_size=batch)
-done, model, started = 0, predictor.model_seconds, time.perf_counter()
-while time.perf_counter() - started < seconds:
-    predictor.predict(chunks[done % len(chunks)], batch_size=batch)
-    done += 1
-wall = time.perf_counter() - started
-print(json.dumps({"texts_per_second": done * batch / wall, "outside": 1 - (predictor.model_seconds - model) / wall,
-                  "runtime": __import__("kdedge_runtime").__file__}))
+import json, sys
+from pathlib import Path
+import kdedge_runtime
+from kdedge.bench.end_to_end import read_bench_texts, run_end_to_end
+artifact, source, batch, seconds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+texts = read_bench_texts(source, limit=6400)
+(row,) = run_end_to_end([artifact], texts, (batch,), (2,), min_seconds=seconds, max_seconds=seconds)
+print(json.dumps({"texts_per_second": row.texts_per_second, "outside": row.outside_share,
+                  "runtime": kdedge_runtime.__file__}))
 """
 
 
