@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -150,13 +151,13 @@ class TextEncoder:
 
     def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""
-        width = max([1, *(len(ids) for ids in id_lists)])
+        lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+        width = max(1, int(lengths.max(initial=0)))
+        attention_mask = np.arange(width) < lengths[:, None]
         input_ids = np.full((len(id_lists), width), self.pad_token_id, dtype=np.int64)
-        attention_mask = np.zeros((len(id_lists), width), dtype=np.int64)
-        for row, ids in enumerate(id_lists):
-            input_ids[row, : len(ids)] = ids
-            attention_mask[row, : len(ids)] = 1
-        return input_ids, attention_mask
+        # a boolean mask fills row by row, left to right: the texts' ids in order
+        input_ids[attention_mask] = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
+        return input_ids, attention_mask.astype(np.int64)
 
 
 def length_buckets(id_lists: list[list[int]], batch_size: int) -> list[list[int]]:

@@ -76,10 +76,29 @@ class WordIds:
 
     def encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
         """(ids per text, whether each text was cut at max_length), exactly as the tokenizer gives them."""
+        if _SPLIT_ONLY_SPACES.search("".join(texts)):  # rare: some text goes through the tokenizer whole
+            return self._encode_some_whole(texts)
+        split = [text.split() for text in texts]
+        lookup = self._cache  # read once: another thread may replace a full cache meanwhile
+        try:  # the hot path: every word seen before, one lookup each
+            bodies = [list(chain.from_iterable(map(lookup.__getitem__, words))) for words in split]
+        except KeyError:
+            lookup = self._known(set(chain.from_iterable(split)))
+            bodies = [list(chain.from_iterable(map(lookup.__getitem__, words))) for words in split]
+        return [self._framed(body) for body in bodies], [len(body) > self._room for body in bodies]
+
+    def _framed(self, body: list[int]) -> list[int]:
+        """A text's word ids between the special tokens, cut to max_length."""
+        if len(body) <= self._room:
+            return [*self._prefix, *body, *self._suffix]
+        return self._prefix + body[: self._room] + self._suffix
+
+    def _encode_some_whole(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
+        """`encode` where some texts hold a split-only space: those through the tokenizer whole."""
         split = [None if _SPLIT_ONLY_SPACES.search(text) else text.split() for text in texts]
         lookup = self._known(set(chain.from_iterable(words for words in split if words is not None)))
         odd = [index for index, words in enumerate(split) if words is None]
-        whole_ids, whole_cut = self._whole([texts[index] for index in odd]) if odd else ([], [])
+        whole_ids, whole_cut = self._whole([texts[index] for index in odd])
         from_whole = dict(zip(odd, zip(whole_ids, whole_cut, strict=True), strict=True))
         ids, truncated = [], []
         for index, words in enumerate(split):
@@ -87,8 +106,7 @@ class WordIds:
                 text_ids, cut = from_whole[index]
             else:
                 body = list(chain.from_iterable(map(lookup.__getitem__, words)))
-                cut = len(body) > self._room
-                text_ids = self._prefix + body[: self._room] + self._suffix
+                text_ids, cut = self._framed(body), len(body) > self._room
             ids.append(text_ids)
             truncated.append(cut)
         return ids, truncated
@@ -108,7 +126,7 @@ class WordIds:
                 if pieces and index < len(first) and len(body) < self._room:
                     first[index] = start + len(body)
                 body += pieces
-            ids.append(self._prefix + body[: self._room] + self._suffix)
+            ids.append(self._framed(body))
             firsts.append(first)
             truncated.append(len(body) > self._room)
         return ids, firsts, truncated
