@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from kdedge.data.config import DataConfig
+from kdedge.data.tasks import SEQUENCE
 from kdedge.distill.config import DistillConfig, LossWeights, StageConfig, parse_layer_pair
 from kdedge.errors import ConfigError
 from kdedge.export.config import ExportConfig
@@ -283,6 +284,13 @@ def _validate(recipe: Recipe) -> None:
     if recipe.student.casing and recipe.student.kind != "bilstm":
         raise ConfigError("student.casing is for BiLSTM students",
                           hint="set student.casing=false for a Transformer student")
+    if recipe.student.kind == "bag":
+        if recipe.student.latency is not None:
+            raise ConfigError("student.latency does not choose a bag student's shape: its cost is a lookup per token "
+                              "whatever the shape", hint="drop --latency, or use --student bilstm or transformer")
+        if recipe.multitask or recipe.data.task != SEQUENCE:
+            raise ConfigError("a bag student classifies whole texts: one task of sequence classification",
+                              hint="use --student bilstm or transformer for NER and multi-task recipes")
     if recipe.distill.entity_weight < 0:
         raise ConfigError(f"recipe key 'distill.entity_weight' = {recipe.distill.entity_weight!r} must be 0 or more",
                           hint="0 weighs every word the same; 4 makes a sure entity count five times an O word")

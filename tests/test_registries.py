@@ -8,6 +8,7 @@ import torch
 
 from kdedge.distill.losses import LOSSES, UNLABELLED, build_loss
 from kdedge.students import STUDENTS, student_classes
+from kdedge.students.bag import BagConfig
 from kdedge.students.bilstm import BiLSTMConfig
 from kdedge.students.transformer import TransformerConfig
 
@@ -16,6 +17,8 @@ STUDENT_CONFIGS = {
                            dropout=0.0),
     "transformer": TransformerConfig(vocab_size=30, hidden_size=8, num_layers=1, num_heads=2, intermediate_size=16,
                                      num_labels=3, max_position=16),
+    "bag": BagConfig(vocab_size=30, embedding_dim=8, hidden_size=6, num_labels=3, teacher_vocab_size=30,
+                     ngram_buckets=11, dropout=0.0),
 }
 
 

@@ -112,7 +112,10 @@ def prepare(recipe: Recipe, run_dir: str | Path, reporter: Reporter | None = Non
 def shape_estimator(spec) -> ShapeLatency | CostModel | None:
     """With `student.latency`, an estimator of each candidate shape's latency at its batch and length on
     this machine (calibrated once per machine, then cached); without it, the committed cost model
-    (`student.shape_by: cost`, the same estimate on every machine) or none (`parameters`)."""
+    (`student.shape_by: cost`, the same estimate on every machine) or none (`parameters`, or a bag student,
+    whose cost does not depend on its shape)."""
+    if spec.kind == "bag":
+        return None
     if spec.latency is None:
         return CostModel.committed(spec.kind) if spec.shape_by == "cost" else None
     budget = parse_latency(spec.latency)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from kdedge.errors import ConfigError
+from kdedge.students.bag import BagClassifier, BagConfig
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 from kdedge.students.transformer import TransformerClassifier, TransformerConfig
 
 STUDENTS = {
     "bilstm": (BiLSTMConfig, BiLSTMClassifier),
     "transformer": (TransformerConfig, TransformerClassifier),
+    "bag": (BagConfig, BagClassifier),
 }
 
 

@@ -16,12 +16,13 @@ from kdedge.data.readers import TaskData
 from kdedge.data.tasks import SEQUENCE
 from kdedge.errors import ConfigError
 from kdedge.progress import Reporter
+from kdedge.students.bag import BagClassifier, BagConfig
 from kdedge.students.bilstm import BiLSTMClassifier, BiLSTMConfig
 from kdedge.students.config import StudentConfig, parse_latency, parse_target
-from kdedge.students.extract import extract_transformer, init_bilstm_embeddings, select_structure
+from kdedge.students.extract import extract_transformer, init_bilstm_embeddings, init_from_token_pass, select_structure
 from kdedge.students.importance import importance_scores
 from kdedge.students.reconstruct import reconstruct
-from kdedge.students.sizing import LatencyOf, budget_for, solve_bilstm_shape, solve_transformer_shape
+from kdedge.students.sizing import LatencyOf, budget_for, solve_bag_shape, solve_bilstm_shape, solve_transformer_shape
 from kdedge.students.tokenizer_trim import special_ids, trim_tokenizer
 from kdedge.students.transformer import SUPPORTED_MODEL_TYPES, TransformerClassifier, TransformerConfig
 from kdedge.students.vocabulary import coverage_curve, token_counts, trim_vocabulary
@@ -50,6 +51,8 @@ def build_student(
     torch.manual_seed(spec.seed)
     if spec.kind == "bilstm":
         return _bilstm(teacher, plan, len(data.labels), spec, task)
+    if spec.kind == "bag":
+        return _bag(teacher, plan, len(data.labels), spec)
     return _transformer(teacher, encoder, data, plan, spec, reporter, task)
 
 
@@ -94,6 +97,16 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
             spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params, **timing,
         )
         return ShapePlan(shape, counts, teacher_vocab, list(exclude), spec)
+    if spec.kind == "bag":
+        if task != SEQUENCE:
+            raise ConfigError("a bag-of-embeddings student classifies whole texts, not tokens",
+                              hint="use student.kind=bilstm or transformer for token classification (NER)")
+        unk_id = teacher.hf_tokenizer.unk_token_id
+        exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
+        shape = solve_bag_shape(budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
+                                spec.embedding_dim, spec.hidden_size, spec.vocab_size, spec.ngram_buckets,
+                                teacher_params=teacher.params)
+        return ShapePlan(shape, counts, teacher_vocab, list(exclude), spec)
     teacher_config = teacher.model.config
     if teacher_config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ConfigError(
@@ -120,6 +133,20 @@ def _bilstm(teacher, plan, num_labels, spec, task) -> BuiltStudent:
                           spec.dropout, task, casing_stride=stride)
     student = BiLSTMClassifier(config, torch.from_numpy(trim.token_map))
     if spec.resolved_init == "pca":
+        weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
+        init_bilstm_embeddings(student, weights, trim, unk_id)
+    return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)
+
+
+def _bag(teacher, plan, num_labels, spec) -> BuiltStudent:
+    shape, unk_id = plan.shape, teacher.hf_tokenizer.unk_token_id
+    trim = trim_vocabulary(plan.counts, shape.vocab_size, teacher.pad_token_id, unk_id)
+    config = BagConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, plan.teacher_vocab,
+                       shape.ngram_buckets, spec.dropout)
+    student = BagClassifier(config, torch.from_numpy(trim.token_map))
+    if spec.resolved_init == "teacher-pass":
+        init_from_token_pass(student, teacher, trim, unk_id)
+    elif spec.resolved_init == "pca":
         weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
         init_bilstm_embeddings(student, weights, trim, unk_id)
     return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)

@@ -13,14 +13,19 @@ from kdedge.errors import ConfigError
 class StudentConfig:
     """The student's kind, size and initialisation.
 
+    `kind`: `bilstm` (XtremeDistil's student), `transformer` (extracted from the teacher, ETD) or `bag`
+    (a bag of token and hashed-bigram embeddings with a small head: fastText's speed, distilled the kdedge
+    way; whole-text classification only). `ngram_buckets` (bag) sets its bigram rows.
+
     `target` is the compression ratio (teacher parameters / student parameters, embeddings counted),
     written `30x` or `30`; `max_params` caps the size instead. Explicit sizes override the solver:
     `embedding_dim` (BiLSTM), `hidden_size` (LSTM units per direction, or the Transformer's width),
     `layers`, `heads`, `intermediate_size` (Transformer) and `vocab_size`.
 
-    `init`: `pca` (BiLSTM: embeddings from a PCA of the teacher's), `etd-impt` / `etd-rand`
+    `init`: `pca` (BiLSTM, bag: embeddings from a PCA of the teacher's), `teacher-pass` (bag: a PCA of the
+    teacher's output for each token read alone, as Model2Vec distils static vectors), `etd-impt` / `etd-rand`
     (Transformer: extracted from the teacher by importance / uniformly and at random), `random`
-    (the baseline), or `auto`: pca for a BiLSTM, etd-impt for a Transformer.
+    (the baseline), or `auto`: pca for a BiLSTM, teacher-pass for a bag, etd-impt for a Transformer.
 
     `latency` (`5ms@32x128`: milliseconds for a batch of 32 texts of 128 tokens) picks, among the shapes
     of the parameter budget, the best one whose estimated latency on this machine meets it
@@ -45,14 +50,15 @@ class StudentConfig:
     ETD-Impt's importance.
     """
 
-    kind: Literal["bilstm", "transformer"] = "bilstm"  # the student's architecture
+    kind: Literal["bilstm", "transformer", "bag"] = "bilstm"  # the student's architecture
     # compression ratio, teacher parameters / student parameters (`30x`); null with `max_params`
     target: str | None = "30x"
     max_params: int | None = None  # a parameter budget instead of (or with) `target`
     # initialisation: `pca` (BiLSTM), `etd-impt` / `etd-rand` (Transformer), `random`, or `auto`
-    init: Literal["auto", "pca", "etd-impt", "etd-rand", "random"] = "auto"
-    embedding_dim: int | None = None  # BiLSTM embedding width (default: chosen by the solver)
-    hidden_size: int | None = None  # LSTM units per direction, or the Transformer's width (default: the solver's)
+    init: Literal["auto", "pca", "teacher-pass", "etd-impt", "etd-rand", "random"] = "auto"
+    embedding_dim: int | None = None  # BiLSTM or bag embedding width (default: chosen by the solver)
+    # LSTM units per direction, the Transformer's width, or a bag's head width (default: the solver's)
+    hidden_size: int | None = None
     vocab_size: int | None = None  # vocabulary rows kept (the data's most frequent tokens; default: the solver's)
     layers: int | None = None  # Transformer layers (default: the solver's)
     heads: int | None = None  # Transformer attention heads (default: the solver's)
@@ -68,6 +74,7 @@ class StudentConfig:
     # Transformer position rows kept (default: max(data.max_length, 128), at most the teacher's)
     max_positions: int | None = None
     casing: bool = False  # BiLSTM: add a 7-row casing embedding (lower, Title, UPPER, ...) to each token
+    ngram_buckets: int | None = None  # bag: rows for hashed token bigrams (default: the solver's; 0 turns them off)
 
     def positions(self, max_length: int, teacher_positions: int | None) -> int:
         """Position rows a Transformer student keeps: `max_positions`, or by default the longer of the
@@ -80,12 +87,13 @@ class StudentConfig:
     def resolved_init(self) -> str:
         if self.init != "auto":
             return self.init
-        return "pca" if self.kind == "bilstm" else "etd-impt"
+        return {"transformer": "etd-impt", "bag": "teacher-pass"}.get(self.kind, "pca")
 
 
 SERVED_LENGTH = 128  # every Transformer student reads at least this many tokens (kdedge bench's longest default)
 
-INITS = {"bilstm": ("auto", "pca", "random"), "transformer": ("auto", "etd-impt", "etd-rand", "random")}
+INITS = {"bilstm": ("auto", "pca", "random"), "transformer": ("auto", "etd-impt", "etd-rand", "random"),
+         "bag": ("auto", "teacher-pass", "pca", "random")}
 
 
 @dataclass(frozen=True)

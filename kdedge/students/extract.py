@@ -45,6 +45,40 @@ def init_bilstm_embeddings(
         student.embeddings.weight[PAD_ROW].zero_()
 
 
+def token_pass_embeddings(teacher_model, token_ids: np.ndarray, cls_id: int | None, sep_id: int | None,
+                          batch_size: int = 512) -> np.ndarray:
+    """Each token's vector as the teacher reads it alone: the mean of its last layer over `[CLS] token [SEP]`
+    (Model2Vec's distillation, here from the fine-tuned teacher, so the vectors already lean towards the
+    task), [len(token_ids), teacher width]."""
+    encoder = getattr(teacher_model, "base_model", teacher_model)
+    frame = [[cls_id]] * (cls_id is not None) + [None] + [[sep_id]] * (sep_id is not None)
+    vectors = []
+    was_training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        for start in range(0, len(token_ids), batch_size):
+            tokens = torch.as_tensor(np.asarray(token_ids[start : start + batch_size]), dtype=torch.long)[:, None]
+            columns = [tokens if part is None else torch.full_like(tokens, part[0]) for part in frame]
+            input_ids = torch.cat(columns, dim=1)
+            output = encoder(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+            vectors.append(output.last_hidden_state.float().mean(dim=1).numpy())
+    encoder.train(was_training)
+    return np.concatenate(vectors) if vectors else np.zeros((0, encoder.config.hidden_size), dtype=np.float32)
+
+
+def init_from_token_pass(student, teacher, trim: VocabularyTrim, unk_id: int | None) -> None:
+    """A bag's (or BiLSTM's) embedding rows from a PCA of the teacher's output for each kept token alone
+    (`token_pass_embeddings`): row 1 from the unknown token, row 0 (padding) zero."""
+    rows = np.concatenate([[unk_id if unk_id is not None else 0], trim.kept_ids])
+    tokenizer = teacher.hf_tokenizer
+    outputs = token_pass_embeddings(teacher.model, rows, getattr(tokenizer, "cls_token_id", None),
+                                    getattr(tokenizer, "sep_token_id", None))
+    table = pca_embeddings(outputs, np.arange(len(rows)), student.config.embedding_dim)
+    with torch.no_grad():
+        student.embeddings.weight[UNK_ROW:].copy_(torch.from_numpy(table))
+        student.embeddings.weight[PAD_ROW].zero_()
+
+
 # --- Transformer students: Extract Then Distill (ETD-Rand, ETD-Impt) ---------------------------------
 
 EXTRACTION_METHODS = ("etd-impt", "etd-rand")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kdedge.errors import ConfigError
+from kdedge.students.bag import BagConfig
 from kdedge.students.bilstm import BiLSTMConfig
 
 TOLERANCE = 0.10
@@ -32,6 +33,10 @@ WANTED_COVERAGE = 0.97
 MIN_WIDTH = 64  # narrower Transformers lose more than they gain from the extra tokens or layers
 MIN_HIDDEN = 64  # LSTM units per direction a cost-ranked default keeps (32 lost 1.0 ± 1.1 points over 3 seeds), and e/4
 MIN_LAYERS = 2  # layers a cost-ranked Transformer default keeps: small students gain more from depth than width
+# bag students: vectors wider than this learned less from the default transfer set (on its split, 300-d at 10x of
+# MiniLM kept 0.7385 test accuracy, 128-d at 30x 0.7520: one seed each), so a larger budget buys bigram rows
+BAG_MAX_WIDTH = 128
+BAG_BIGRAM_SHARE = 4  # hashed bigram rows per vocabulary row, at most
 COST_STEP = 1.1  # cost-ranked defaults: shapes whose estimates differ by less than this factor cost the same
 
 
@@ -127,6 +132,70 @@ def solve_bilstm_shape(
     if latency is not None:
         reason += _latency_reason(estimates[id(best)], latency_ms, latency_spec, considered, floors)
     return replace(best, reason=reason, estimated_ms=estimates.get(id(best)), considered=considered)
+
+
+@dataclass(frozen=True)
+class BagShape:
+    embedding_dim: int
+    hidden_size: int
+    vocab_size: int
+    ngram_buckets: int
+    params: int
+    coverage: float
+    reason: str
+    estimated_ms: float | None = None  # no estimator: a bag's cost is a lookup per token, whatever its shape
+    considered: tuple = ()
+
+
+def solve_bag_shape(
+    budget: int,
+    coverage: np.ndarray,
+    num_labels: int,
+    teacher_vocab_size: int,
+    embedding_dim: int | None = None,
+    hidden_size: int | None = None,
+    vocab_size: int | None = None,
+    ngram_buckets: int | None = None,
+    teacher_params: int | None = None,
+) -> BagShape:
+    """A bag of embeddings for `budget` parameters. Its cost per text is a lookup per token and a small
+    head, whatever the shape, so only quality decides: the vocabulary rows that keep the most token
+    occurrences (up to 97%), the widest vectors that fit (up to BAG_MAX_WIDTH), the head as wide as them,
+    and what is left (at most BAG_BIGRAM_SHARE rows per vocabulary row) for hashed token bigrams
+    (fastText's word n-grams; `ngram_buckets` 0 turns them off)."""
+    used = len(coverage) - 1
+    max_vocab = used + 2
+    candidates = []
+    for e in ((embedding_dim,) if embedding_dim else [width for width in EMBEDDING_GRID if width <= BAG_MAX_WIDTH]):
+        h = hidden_size or e
+        head = BagConfig(0, e, h, num_labels, teacher_vocab_size).params
+        for v in ((vocab_size,) if vocab_size else _bag_vocab_options(coverage, max_vocab)):
+            rows = (budget - head) // e - v if ngram_buckets is None else ngram_buckets
+            buckets = int(min(max(rows, 0), BAG_BIGRAM_SHARE * v)) if ngram_buckets is None else ngram_buckets
+            params = BagConfig(v, e, h, num_labels, teacher_vocab_size, buckets).params
+            if v < min(MIN_VOCAB, max_vocab) or not _within(params, budget):
+                continue
+            covered = float(coverage[min(v - 2, used)])
+            candidates.append(((round(min(covered, WANTED_COVERAGE), 3), e, buckets, -v),
+                               BagShape(e, h, int(v), buckets, int(params), covered, "")))
+    if not candidates:
+        smallest = BagConfig(min(MIN_VOCAB, max_vocab), EMBEDDING_GRID[0], EMBEDDING_GRID[0], num_labels,
+                             teacher_vocab_size).params
+        hint = (f"a bag student needs at least {smallest:,} parameters"
+                + (f" (targets up to {teacher_params / smallest:.3g}x)" if teacher_params else "")
+                + "; or set student.embedding_dim / vocab_size / ngram_buckets explicitly")
+        raise ConfigError(f"no bag-of-embeddings student has about {budget:,} parameters (±{TOLERANCE:.0%})", hint=hint)
+    _, best = max(candidates, key=lambda item: item[0])
+    reason = (f"token vectors {best.embedding_dim}-d x {best.vocab_size:,} rows keep {best.coverage:.1%} of token "
+              f"occurrences; {best.ngram_buckets:,} hashed bigram rows; head {best.hidden_size} wide; "
+              f"{best.params:,} parameters ({(best.params - budget) / budget:+.1%} of the {budget:,} budget)")
+    return replace(best, reason=reason)
+
+
+def _bag_vocab_options(coverage: np.ndarray, max_vocab: int) -> list[int]:
+    """Vocabulary sizes worth trying: the rows that reach each coverage step up to 97%, and all rows."""
+    steps = [int(np.searchsorted(coverage, share)) + 2 for share in (0.80, 0.85, 0.90, 0.93, 0.95, WANTED_COVERAGE)]
+    return sorted({min(max(step, MIN_VOCAB), max_vocab) for step in steps} | {max_vocab})
 
 
 def _cost_ranked(candidates: list, estimates: dict, wide_enough: Callable, floors: str) -> tuple[list, str]:
