@@ -80,11 +80,14 @@ class WordIds:
             return self._encode_some_whole(texts)
         split = [text.split() for text in texts]
         lookup = self._cache  # read once: another thread may replace a full cache meanwhile
+        bodies = []
         try:  # the hot path: every word seen before, one lookup each
-            bodies = [list(chain.from_iterable(map(lookup.__getitem__, words))) for words in split]
-        except KeyError:
-            lookup = self._known(set(chain.from_iterable(split)))
-            bodies = [list(chain.from_iterable(map(lookup.__getitem__, words))) for words in split]
+            for words in split:
+                bodies.append(list(chain.from_iterable(map(lookup.__getitem__, words))))
+        except KeyError:  # a new word: the rest of the batch's new words are tokenized together
+            rest = split[len(bodies):]
+            lookup = self._known(set(chain.from_iterable(rest)))
+            bodies += [list(chain.from_iterable(map(lookup.__getitem__, words))) for words in rest]
         return [self._framed(body) for body in bodies], [len(body) > self._room for body in bodies]
 
     def _framed(self, body: list[int]) -> list[int]:
