@@ -151,6 +151,9 @@ class TextEncoder:
 
     def pad(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest sequence: (input_ids, attention_mask), both int64 [batch, seq]."""
+        if len(id_lists) == 1 and id_lists[0]:  # one text (a server's batch of 1): nothing to pad
+            input_ids = np.array(id_lists, dtype=np.int64)
+            return input_ids, np.ones_like(input_ids)
         lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
         width = max(1, int(lengths.max(initial=0)))
         attention_mask = np.arange(width) < lengths[:, None]

@@ -137,10 +137,15 @@ class Predictor:
             id_lists, firsts, truncated = encoded.ids, encoded.firsts, encoded.truncated
             for batch in length_buckets(id_lists, batch_size):
                 outputs = self.run_all(*self._encoder.pad([id_lists[i] for i in batch]))
+                in_order = batch == list(range(len(texts)))  # one bucket, unsorted: the outputs are the results
                 for task in self.manifest.tasks:
                     output = outputs[task.output]
-                    results[task.output][batch] = output if task.task != TOKEN else by_word(
-                        output, [firsts[index] for index in batch], self.manifest.max_length)
+                    if task.task == TOKEN:
+                        results[task.output][batch] = by_word(output, [firsts[i] for i in batch], self.manifest.max_length)
+                    elif in_order:
+                        results[task.output] = output.astype(np.float32, copy=False)
+                    else:
+                        results[task.output][batch] = output
         return results, firsts, truncated
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
