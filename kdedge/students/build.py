@@ -89,9 +89,9 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
                         teacher.model.get_input_embeddings().num_embeddings)
     counts = token_counts(encoder.encode(data.transfer), teacher_vocab)
     budget = budget_for(teacher.params, parse_target(spec.target) if spec.target else None, spec.max_params)
+    unk_id = teacher.hf_tokenizer.unk_token_id
+    exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())  # rows every embedding student has
     if spec.kind == "bilstm":
-        unk_id = teacher.hf_tokenizer.unk_token_id
-        exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
         shape = solve_bilstm_shape(
             budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
             spec.embedding_dim, spec.hidden_size, spec.vocab_size, teacher_params=teacher.params, **timing,
@@ -101,8 +101,6 @@ def plan_shape(teacher: Teacher, encoder: TextEncoder, data: TaskData, spec: Stu
         if task != SEQUENCE:
             raise ConfigError("a bag-of-embeddings student classifies whole texts, not tokens",
                               hint="use student.kind=bilstm or transformer for token classification (NER)")
-        unk_id = teacher.hf_tokenizer.unk_token_id
-        exclude = (teacher.pad_token_id,) + ((unk_id,) if unk_id is not None else ())
         shape = solve_bag_shape(budget, coverage_curve(counts, exclude), len(data.labels), teacher_vocab,
                                 spec.embedding_dim, spec.hidden_size, spec.vocab_size, spec.ngram_buckets,
                                 teacher_params=teacher.params)
