@@ -220,8 +220,9 @@ def _within_latency(candidates: list, estimates: dict, latency_ms: float | None,
         raise ConfigError(
             f"no {kind} student of about {budget:,} parameters runs a batch of {spec.split('@')[-1]} tokens in "
             f"{latency_ms:g} ms on this machine: the fastest reachable is {fastest:.1f} ms (estimated)",
-            hint=f"raise --latency to {fastest * 1.1:.1f}ms@{spec.split('@')[-1]} or more, or ask for a smaller "
-                 "student with a higher --target")
+            hint=f"raise --latency to {fastest * 1.1:.1f}ms@{spec.split('@')[-1]} or more, ask for a smaller "
+                 "student with a higher --target, or (whole-text classification) take the fastest kind, a bag of "
+                 "embeddings: --student bag, without --latency")
     return fitting
 
 
