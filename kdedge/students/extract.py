@@ -38,8 +38,17 @@ def init_bilstm_embeddings(
     student: BiLSTMClassifier, teacher_embeddings: np.ndarray, trim: VocabularyTrim, unk_id: int | None
 ) -> None:
     """Rows 2.. from the kept tokens, row 1 from the teacher's unknown token, row 0 (padding) zero."""
-    rows = np.concatenate([[unk_id if unk_id is not None else 0], trim.kept_ids])
-    table = pca_embeddings(teacher_embeddings, rows, student.config.embedding_dim)
+    rows = _teacher_rows(trim, unk_id)
+    _fill_embeddings(student, pca_embeddings(teacher_embeddings, rows, student.config.embedding_dim))
+
+
+def _teacher_rows(trim: VocabularyTrim, unk_id: int | None) -> np.ndarray:
+    """The teacher ids behind a student's embedding rows 1.. : its unknown token, then the kept tokens."""
+    return np.concatenate([[unk_id if unk_id is not None else 0], trim.kept_ids])
+
+
+def _fill_embeddings(student, table: np.ndarray) -> None:
+    """Rows 1.. of the student's embeddings from `table` (one row per `_teacher_rows` id), row 0 (padding) zero."""
     with torch.no_grad():
         student.embeddings.weight[UNK_ROW:].copy_(torch.from_numpy(table))
         student.embeddings.weight[PAD_ROW].zero_()
@@ -69,14 +78,11 @@ def token_pass_embeddings(teacher_model, token_ids: np.ndarray, cls_id: int | No
 def init_from_token_pass(student, teacher, trim: VocabularyTrim, unk_id: int | None) -> None:
     """A bag's (or BiLSTM's) embedding rows from a PCA of the teacher's output for each kept token alone
     (`token_pass_embeddings`): row 1 from the unknown token, row 0 (padding) zero."""
-    rows = np.concatenate([[unk_id if unk_id is not None else 0], trim.kept_ids])
+    rows = _teacher_rows(trim, unk_id)
     tokenizer = teacher.hf_tokenizer
     outputs = token_pass_embeddings(teacher.model, rows, getattr(tokenizer, "cls_token_id", None),
                                     getattr(tokenizer, "sep_token_id", None))
-    table = pca_embeddings(outputs, np.arange(len(rows)), student.config.embedding_dim)
-    with torch.no_grad():
-        student.embeddings.weight[UNK_ROW:].copy_(torch.from_numpy(table))
-        student.embeddings.weight[PAD_ROW].zero_()
+    _fill_embeddings(student, pca_embeddings(outputs, np.arange(len(rows)), student.config.embedding_dim))
 
 
 # --- Transformer students: Extract Then Distill (ETD-Rand, ETD-Impt) ---------------------------------
