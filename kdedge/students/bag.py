@@ -32,7 +32,6 @@ class BagConfig:
     ngram_buckets: int = 0  # rows for hashed token bigrams (0: tokens only)
     dropout: float = 0.2
     task: str = "sequence-classification"
-    casing_stride: int = 0  # always 0: a bag student does not read casing
 
     def to_dict(self) -> dict:
         return asdict(self)
