@@ -52,7 +52,7 @@ def build_student(
     if spec.kind == "bilstm":
         return _bilstm(teacher, plan, len(data.labels), spec, task)
     if spec.kind == "bag":
-        return _bag(teacher, plan, len(data.labels), spec)
+        return _bag(teacher, plan, len(data.labels), spec, reporter)
     return _transformer(teacher, encoder, data, plan, spec, reporter, task)
 
 
@@ -136,14 +136,14 @@ def _bilstm(teacher, plan, num_labels, spec, task) -> BuiltStudent:
     return BuiltStudent(student, teacher.tokenizer, teacher.pad_token_id, shape.reason)
 
 
-def _bag(teacher, plan, num_labels, spec) -> BuiltStudent:
+def _bag(teacher, plan, num_labels, spec, reporter) -> BuiltStudent:
     shape, unk_id = plan.shape, teacher.hf_tokenizer.unk_token_id
     trim = trim_vocabulary(plan.counts, shape.vocab_size, teacher.pad_token_id, unk_id)
     config = BagConfig(trim.size, shape.embedding_dim, shape.hidden_size, num_labels, plan.teacher_vocab,
                        shape.ngram_buckets, spec.dropout)
     student = BagClassifier(config, torch.from_numpy(trim.token_map))
     if spec.resolved_init == "teacher-pass":
-        init_from_token_pass(student, teacher, trim, unk_id)
+        init_from_token_pass(student, teacher, trim, unk_id, reporter)
     elif spec.resolved_init == "pca":
         weights = teacher.model.get_input_embeddings().weight.detach().float().numpy()
         init_bilstm_embeddings(student, weights, trim, unk_id)

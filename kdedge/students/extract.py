@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from kdedge.progress import Reporter
 from kdedge.students.bilstm import BiLSTMClassifier
 from kdedge.students.importance import ImportanceScores
 from kdedge.students.transformer import TransformerClassifier, TransformerConfig
@@ -55,10 +56,10 @@ def _fill_embeddings(student, table: np.ndarray) -> None:
 
 
 def token_pass_embeddings(teacher_model, token_ids: np.ndarray, cls_id: int | None, sep_id: int | None,
-                          batch_size: int = 512) -> np.ndarray:
+                          batch_size: int = 512, advance=None) -> np.ndarray:
     """Each token's vector as the teacher reads it alone: the mean of its last layer over `[CLS] token [SEP]`
     (Model2Vec's distillation, here from the fine-tuned teacher, so the vectors already lean towards the
-    task), [len(token_ids), teacher width]."""
+    task), [len(token_ids), teacher width]. `advance(n)` is told of each batch's n tokens."""
     encoder = getattr(teacher_model, "base_model", teacher_model)
     frame = [[cls_id]] * (cls_id is not None) + [None] + [[sep_id]] * (sep_id is not None)
     vectors = []
@@ -71,17 +72,21 @@ def token_pass_embeddings(teacher_model, token_ids: np.ndarray, cls_id: int | No
             input_ids = torch.cat(columns, dim=1)
             output = encoder(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
             vectors.append(output.last_hidden_state.float().mean(dim=1).numpy())
+            if advance is not None:
+                advance(len(tokens))
     encoder.train(was_training)
     return np.concatenate(vectors) if vectors else np.zeros((0, encoder.config.hidden_size), dtype=np.float32)
 
 
-def init_from_token_pass(student, teacher, trim: VocabularyTrim, unk_id: int | None) -> None:
+def init_from_token_pass(student, teacher, trim: VocabularyTrim, unk_id: int | None, reporter=None) -> None:
     """A bag's (or BiLSTM's) embedding rows from a PCA of the teacher's output for each kept token alone
     (`token_pass_embeddings`): row 1 from the unknown token, row 0 (padding) zero."""
     rows = _teacher_rows(trim, unk_id)
     tokenizer = teacher.hf_tokenizer
-    outputs = token_pass_embeddings(teacher.model, rows, getattr(tokenizer, "cls_token_id", None),
-                                    getattr(tokenizer, "sep_token_id", None))
+    reporter = reporter or Reporter(quiet=True)
+    with reporter.progress("teacher pass over the kept tokens", len(rows)) as task:
+        outputs = token_pass_embeddings(teacher.model, rows, getattr(tokenizer, "cls_token_id", None),
+                                        getattr(tokenizer, "sep_token_id", None), advance=task.advance)
     _fill_embeddings(student, pca_embeddings(outputs, np.arange(len(rows)), student.config.embedding_dim))
 
 
