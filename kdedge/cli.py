@@ -94,7 +94,7 @@ def compress(
     log_with: Annotated[Optional[str], typer.Option(help="Record losses, learning rates, dev metrics and the final table with an experiment tracker: tensorboard (offline), wandb, mlflow, ... (comma-separated for several).")] = None,
     logging_dir: Annotated[Optional[Path], typer.Option(help="Where --log-with trackers write (default: RUN_DIR/logs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing table.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit with status 3 (after writing the artifact) when the student keeps less than export.quality_bar of the teacher's test metric, or the test split is too small to tell: for CI pipelines.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with status 3 (after writing the artifact) when the student keeps less than export.quality_bar of the teacher's test metric, the test split is too small to tell, or the teacher itself is no better than always answering the most common label: for CI pipelines.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result (the artifact's kdedge.json, with its folder and the run's seconds) as JSON on stdout instead of the tables; progress still goes to stderr unless --quiet.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:

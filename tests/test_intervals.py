@@ -57,3 +57,34 @@ def test_multi_task_intervals_use_each_tasks_test_rows_and_the_first_short_task_
                                                           "ner": ("entity_f1", 300, 20_000)})
     assert quality.metric == "ner.entity_f1" and quality.verdict == "below"
     assert quality.warning.startswith("task ner: the student keeps 75.0% of the teacher's test entity f1")
+
+
+def test_a_teacher_no_better_than_the_majority_label_is_warned_first_whatever_the_student_keeps():
+    from kdedge.data.intervals import majority_baseline
+
+    assert majority_baseline([0, 1, 1, 0, 1], ("fresh", "rotten")) == ("rotten", 0.6)
+    values = metrics(0.58, 0.58)  # 100% kept of a teacher that scores what always answering "fresh" scores
+    quality = quality_check(values, accuracy_intervals(values, 100), "accuracy", 0.95, 100, 8_000,
+                            ("fresh", 0.58), 800)
+    assert quality.verdict == "weak-teacher" and quality.kept == pytest.approx(1.0)
+    assert "learned too little on 800 train rows" in quality.warning
+    assert "no better than always answering 'fresh' (0.5800)" in quality.warning and "teacher.epochs" in quality.warning
+    # the interval decides: 0.66 over 100 rows reaches down to 0.5627, not above a majority share of 0.58 ...
+    values = metrics(0.66, 0.65)
+    assert quality_check(values, accuracy_intervals(values, 100), "accuracy", 0.95, 100, 8_000,
+                         ("fresh", 0.58), 800).verdict == "weak-teacher"
+    # ... while over 2,000 rows it is clear of it (0.6390-0.6804), and the student is judged as before
+    assert quality_check(values, accuracy_intervals(values, 2_000), "accuracy", 0.95, 2_000, 8_000,
+                         ("fresh", 0.58), 800).verdict == "ok"
+
+
+def test_a_multi_task_run_checks_each_classification_tasks_teacher_against_its_own_majority_label():
+    from kdedge.data.intervals import multitask_quality
+
+    values = {"teacher": {"sentiment.accuracy": 0.40, "ner.entity_f1": 0.40},
+              "student_onnx": {"sentiment.accuracy": 0.40, "ner.entity_f1": 0.40}}
+    intervals = accuracy_intervals(values, {"sentiment": 300, "ner": 300})
+    quality = multitask_quality(values, intervals, 0.95, {"sentiment": ("accuracy", 300, 9_000),
+                                                          "ner": ("entity_f1", 300, 9_000)},
+                                {"sentiment": (("negative", 0.43), 2_400)})
+    assert quality.verdict == "weak-teacher" and quality.warning.startswith("task sentiment: the teacher learned")

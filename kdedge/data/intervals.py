@@ -4,7 +4,10 @@ An accuracy measured on n test rows is a binomial proportion; its 95% interval h
 interval (it stays inside [0, 1] and is honest for small n and for accuracies near 0 or 1, where the
 normal approximation is not). The quality check compares the shipped student with its teacher on the
 task's main test metric: below `bar` x the teacher it warns; when the student's accuracy interval
-contains `bar` x the teacher's accuracy, the split is too small to tell and it warns too.
+contains `bar` x the teacher's accuracy, the split is too small to tell and it warns too. Before either,
+it checks the teacher itself: a teacher whose accuracy interval reaches down to what always answering
+the most common test label scores has learned too little for any share of it to mean much, and that is
+warned first (a student "keeping 100%" of such a teacher keeps nothing).
 """
 
 from __future__ import annotations
@@ -45,21 +48,41 @@ class Quality:
     metric: str
     bar: float  # the share of the teacher's metric the student must keep (export.quality_bar)
     kept: float  # the share it keeps on test
-    verdict: str  # "ok", "below" (kept < bar) or "unclear" (the test split cannot tell)
+    verdict: str  # "ok", "weak-teacher" (no better than the majority label), "below" (kept < bar) or "unclear"
     warning: str  # empty when ok
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def majority_baseline(labels, names: tuple[str, ...]) -> tuple[str, float]:
+    """The most common label of a split's label ids and its share: what always answering it scores."""
+    counts = [0] * len(names)
+    for label in labels:
+        counts[int(label)] += 1
+    best = max(range(len(names)), key=counts.__getitem__)
+    return names[best], counts[best] / max(1, sum(counts))
+
+
 def quality_check(metrics: dict, intervals: dict, metric: str, bar: float, test_rows: int,
-                  transfer: int) -> Quality:
+                  transfer: int, majority: tuple[str, float] | None = None, train_rows: int | None = None) -> Quality:
     """The shipped student (`student_onnx`) against the teacher on the task's main metric (`metric`, as
     keyed in `metrics`: `accuracy`, `entity_f1`, or `task.accuracy` in a multi-task run), with what to
-    try when it falls short; "unclear" needs the metric's interval (accuracies have one)."""
+    try when it falls short; "unclear" needs the metric's interval (accuracies have one). With
+    `majority` (the test split's most common label and its share) a teacher no better than it is
+    "weak-teacher", whatever the student keeps."""
     teacher, student = metrics["teacher"][metric], metrics["student_onnx"][metric]
     kept = student / teacher if teacher else 0.0
     name = metric.rpartition(".")[2].replace("_", " ")
+    teacher_bounds = intervals.get("teacher", {}).get(metric)
+    if majority is not None and teacher_bounds and teacher_bounds[0] <= majority[1]:
+        trained = f" on {train_rows:,} train rows" if train_rows is not None else ""
+        return Quality(metric, bar, kept, "weak-teacher", (
+            f"the teacher learned too little{trained} to be worth compressing: its test {name} {teacher:.4f} "
+            f"(95% interval {teacher_bounds[0]:.4f}-{teacher_bounds[1]:.4f}) is no better than always answering "
+            f"{majority[0]!r} ({majority[1]:.4f}), so the student's {kept:.1%} of it means little; fine-tune the "
+            "teacher longer (teacher.epochs, teacher.learning_rate), label more rows, or bring a teacher already "
+            "trained for the task"))
     if kept < bar:
         return Quality(metric, bar, kept, "below", (
             f"the student keeps {kept:.1%} of the teacher's test {name}, below the bar of {bar:.0%} "
@@ -75,12 +98,15 @@ def quality_check(metrics: dict, intervals: dict, metric: str, bar: float, test_
     return Quality(metric, bar, kept, "ok", "")
 
 
-def multitask_quality(metrics: dict, intervals: dict, bar: float, tasks: dict[str, tuple[str, int, int]]) -> Quality:
+def multitask_quality(metrics: dict, intervals: dict, bar: float, tasks: dict[str, tuple[str, int, int]],
+                      baselines: dict[str, tuple[tuple[str, float], int]] | None = None) -> Quality:
     """`quality_check` for each task of a multi-task run (`tasks`: name -> (main metric, test rows,
-    transfer texts)); the first task that falls short, named in its warning, or else the closest to it."""
+    transfer texts); `baselines`: name -> (majority label and share, train rows) for the classification
+    tasks); the first task that falls short, named in its warning, or else the closest to it."""
     results = []
     for name, (metric, rows, transfer) in tasks.items():
-        quality = quality_check(metrics, intervals, f"{name}.{metric}", bar, rows, transfer)
+        majority, train_rows = (baselines or {}).get(name, (None, None))
+        quality = quality_check(metrics, intervals, f"{name}.{metric}", bar, rows, transfer, majority, train_rows)
         results.append(Quality(quality.metric, bar, quality.kept, quality.verdict,
                                f"task {name}: {quality.warning}" if quality.warning else ""))
     return next((q for q in results if q.verdict != "ok"), min(results, key=lambda q: q.kept))

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 from kdedge import __version__
 from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
-from kdedge.data.intervals import accuracy_intervals, quality_check
+from kdedge.data.intervals import accuracy_intervals, majority_baseline, quality_check
 from kdedge.data.readers import TaskData
 from kdedge.data.tasks import TOKEN, prediction_rows, primary_metric, split_metrics
 from kdedge.distill.kept_stages import (
@@ -129,8 +129,9 @@ def _compress(recipe: Recipe, output: str | Path, run_dir: str | Path, reporter:
         reporter.note(f"shipped {chosen.variant}: test {describe_metrics(shipped_metrics)}")
         metrics = {"teacher": teacher_metrics, "student": student_metrics, "student_onnx": shipped_metrics}
         intervals = accuracy_intervals(metrics, len(data.test.texts))  # NER's metrics have no accuracy: none
+        majority = majority_baseline(data.test.labels, tuple(data.labels)) if task != TOKEN else None
         quality = quality_check(metrics, intervals, primary_metric(task), recipe.export.quality_bar,
-                                len(data.test.texts), len(data.transfer))
+                                len(data.test.texts), len(data.transfer), majority, len(data.train))
         disk = {"teacher_weights": _weights_bytes(teacher), "student_onnx": (staging / MODEL_FILE).stat().st_size,
                 **{f"student_onnx_{row.variant}": row.file_bytes for row in variants if row.file_bytes}}
         shipped = Predictor(staging, threads=os.cpu_count(), unsealed=True)

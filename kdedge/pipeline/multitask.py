@@ -23,7 +23,7 @@ import torch
 from kdedge import __version__
 from kdedge.bench.machine import cpu_summary
 from kdedge.data.batching import padded
-from kdedge.data.intervals import accuracy_intervals, multitask_quality
+from kdedge.data.intervals import accuracy_intervals, majority_baseline, multitask_quality
 from kdedge.data.tasks import TOKEN, gather_words, prediction_rows, primary_metric, split_metrics
 from kdedge.distill.kept_stages import (
     KeptStudent,
@@ -229,7 +229,9 @@ def _compress_multitask(recipe: Recipe, output: str | Path, run_dir: str | Path,
         intervals = accuracy_intervals(metrics, {name: len(prepared[name].data.test.texts) for name in names})
         quality = multitask_quality(metrics, intervals, recipe.export.quality_bar, {
             spec.name: (primary_metric(spec.task), len(prepared[spec.name].data.test.texts),
-                        len(prepared[spec.name].data.transfer)) for spec in specs})
+                        len(prepared[spec.name].data.transfer)) for spec in specs}, {
+            spec.name: (majority_baseline(prepared[spec.name].data.test.labels, tuple(prepared[spec.name].data.labels)),
+                        len(prepared[spec.name].data.train)) for spec in specs if spec.task != TOKEN})
         latency = _latency(prepared, student_encoder, shipped, texts, reporter)
         manifest = seal(staging, {
             **base, "variant": chosen.variant, "variants": [row.to_dict() for row in variants], "metrics": metrics,
