@@ -247,7 +247,8 @@ def _validate(recipe: Recipe) -> None:
             f"recipe version {recipe.version} is not supported", hint=f"this kdedge reads version {RECIPE_VERSION}"
         )
     positive = {
-        "teacher.epochs": recipe.teacher.epochs,
+        "teacher.epochs": 1 if recipe.teacher.epochs is None else recipe.teacher.epochs,
+        "teacher.min_steps": recipe.teacher.min_steps,
         "teacher.learning_rate": recipe.teacher.learning_rate,
         "teacher.batch_size": recipe.teacher.batch_size,
         "data.max_length": recipe.data.max_length,

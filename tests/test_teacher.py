@@ -49,3 +49,17 @@ def test_unknown_hub_model_says_how_to_pass_a_local_path(monkeypatch):
     with pytest.raises(TeacherError) as error:
         load_teacher("no-such-org/no-such-model", LABELS)
     assert "--teacher /path/to/model" in error.value.hint
+
+
+@pytest.mark.parametrize("epochs, rows, steps", [
+    (None, 4_000, 250),  # the built-in default: 2 epochs of 4,000 rows at batch 32, as before min_steps
+    (None, 10_000, 626),  # a large split: 2 epochs (313 batches each)
+    (None, 800, 250),  # a small split: 2 epochs would be 50 updates; raised to min_steps (10 epochs)
+    (2.0, 800, 50),  # epochs set by the user are what runs
+    (0.5, 100, 2),
+])
+def test_fine_tuning_makes_two_epochs_or_min_steps_by_default_and_the_epochs_asked_for_otherwise(epochs, rows, steps):
+    from kdedge.teacher.config import TeacherConfig, finetune_steps
+
+    assert finetune_steps(TeacherConfig(epochs=epochs), rows) == steps
+    assert finetune_steps(TeacherConfig(epochs=None, min_steps=0), 800) == 50

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from kdedge.data.batching import training_batches
 from kdedge.data.tasks import IGNORE, SEQUENCE, TOKEN, token_labels
 from kdedge.progress import Reporter
-from kdedge.teacher.config import TeacherConfig
+from kdedge.teacher.config import TeacherConfig, finetune_steps
 from kdedge_runtime.encoding import TextEncoder
 
 
@@ -46,8 +44,7 @@ def finetune_teacher(
 
         def labels_of(indices, width):
             return labels[indices]
-    steps_per_epoch = math.ceil(len(id_lists) / config.batch_size)
-    total_steps = max(1, int(round(steps_per_epoch * config.epochs)))
+    total_steps = finetune_steps(config, len(id_lists))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     model.train()
