@@ -297,3 +297,17 @@ def test_a_student_below_the_bar_warns_and_strict_fails(tiny_teacher_dir, tiny_c
     assert f"({low:.4f}-{high:.4f})" in card and "**Quality bar:**" in card
     strict = runner.invoke(app, [*args, "--strict"])
     assert strict.exit_code == 3 and "below the bar" in strict.stderr
+
+
+def test_a_teacher_that_learned_nothing_is_the_warning_and_strict_fails(tiny_teacher_dir, tiny_csv, tmp_path):
+    """A teacher fine-tuned at learning rate 1e-9 keeps its random head: whatever its student keeps of it,
+    the run warns that the teacher is no better than the majority label, and --strict exits with 3."""
+    args = tiny_args(tiny_teacher_dir, tiny_csv, tmp_path, "--set", "teacher.learning_rate=1e-9",
+                     "--set", "distill.stages=[]", "--set", "distill.epochs=1", "--quiet", "--strict")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "warning: the teacher learned too little on" in result.stderr
+    assert "no better than always answering" in result.stderr
+    manifest = json.loads((tmp_path / "artifact" / "kdedge.json").read_text())
+    assert manifest["quality"]["verdict"] == "weak-teacher"
+    assert "Warning: the teacher learned too little" in (tmp_path / "artifact" / "README.md").read_text()
