@@ -87,3 +87,15 @@ def test_every_link_in_the_readme_points_at_a_file():
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text()):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
+
+
+def test_the_own_data_table_is_what_own_data_py_printed():
+    readme = README.read_text()
+    sizes = (ROOT / "benchmarks" / "results" / "own_data_sizes.md").read_text()
+    kept = {(corpus, rows): share for corpus, rows, share, seeds in re.findall(
+        r"^\| (tweets|reviews) \| ([\d,]+) \| synthetic transfer text \(default\) \|(?: [^|]* \|){4} "
+        r"([\d.]+% ± [\d.]+%) \| [\d.]+x \| (\d+) \|", sizes, flags=re.MULTILINE) if seeds == "3"}
+    rows = re.findall(r"^\| ([\d,]+) \| ([\d.]+% ± [\d.]+%) \| ([\d.]+% ± [\d.]+%) \|$", readme, flags=re.MULTILINE)
+    assert rows
+    for count, tweets, reviews in rows:
+        assert kept[("tweets", count)] == tweets and kept[("reviews", count)] == reviews, count
