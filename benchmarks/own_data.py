@@ -1,7 +1,8 @@
 """A user with one labelled file and nothing else: how much of the teacher does the student keep, at small data?
 
     python benchmarks/own_data.py [--corpora tweets reviews] [--rows 1000 3000 10000] [--seeds 0 1 2]
-                                  [--settings default no-augment one-stage] [--name own_data]
+                                  [--settings default no-augment one-stage] [--student transformer]
+                                  [--set KEY=VALUE] [--name own_data] [--resume]
 
 For each corpus and row count, writes that many labelled rows (deduplicated, texts with conflicting
 labels dropped, shuffled with seed 0, so the smaller files are parts of the larger) to a UTF-8 CSV
@@ -108,6 +109,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000], help="labelled rows per file (several: one file each)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=["default", "no-augment"])
+    parser.add_argument("--student", default=None, choices=["bilstm", "transformer", "bag"],
+                        help="the student kind, as `kdedge compress --student` (default: the default recipe's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe override passed to every run (repeatable), e.g. data.dev_size=0.2")
     parser.add_argument("--name", default="own_data", help="results name (default: own_data)")
@@ -136,7 +139,8 @@ def main() -> None:
                     if (row := done.get((corpus, count, setting, seed))) and (output / "kdedge.json").exists():
                         results.append(row)
                         continue
-                    command = ["kdedge", "compress", "--data", str(data), "--output", str(output),
+                    command = ["kdedge", "compress", *(["--student", args.student] if args.student else []),
+                               "--data", str(data), "--output", str(output),
                                "--run-dir", str(folder / f"seed{seed}" / "run"), "--quiet",
                                *(part for item in overrides for part in ("--set", item))]
                     print("$", " ".join(command), flush=True)
@@ -160,6 +164,7 @@ def write(args: argparse.Namespace, distinct: dict[str, int], results: list[dict
     """Writes NAME.md and NAME.json for the runs so far; returns the markdown."""
     command = " ".join(["python benchmarks/own_data.py", "--corpora", *args.corpora, "--rows", *map(str, args.rows),
                         "--seeds", *map(str, args.seeds), "--settings", *args.settings,
+                        *(["--student", args.student] if args.student else []),
                         *(part for item in args.overrides for part in ("--set", item)),
                         *(["--name", args.name] if args.name != "own_data" else [])])
     summary = {"command": command, "distinct_rows": distinct, "machine": fingerprint(), "rows": results}
