@@ -89,9 +89,8 @@ def distinct_rows(rows: Iterator[tuple[str, str]]) -> dict[str, str]:
     return {text: next(iter(found)) for text, found in labels.items() if len(found) == 1}
 
 
-def write_rows(path: Path, corpus: str, count: int) -> int:
-    """Writes `count` rows of `corpus` to `path`; returns how many distinct rows the corpus has."""
-    rows = distinct_rows(CORPORA[corpus][1]())
+def write_rows(path: Path, corpus: str, rows: dict[str, str], count: int) -> None:
+    """Writes `count` of `corpus`'s distinct `rows` (text → label) to `path`."""
     if count > len(rows):
         sys.exit(f"error: {corpus} has {len(rows):,} distinct labelled rows, fewer than --rows {count:,}")
     texts = sorted(rows)
@@ -100,7 +99,6 @@ def write_rows(path: Path, corpus: str, count: int) -> int:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
         writer.writerows((texts[i], rows[texts[i]]) for i in order)
-    return len(rows)
 
 
 def main() -> None:
@@ -125,9 +123,11 @@ def main() -> None:
         done = {(r["corpus"], r["rows"], r["setting"], r["seed"]): r for r in json.loads(recorded.read_text())["rows"]}
     results, distinct = [], {}
     for corpus in args.corpora:
+        rows = distinct_rows(CORPORA[corpus][1]())  # read once; every size is a start of the same order
+        distinct[corpus] = len(rows)
         for count in args.rows:
             (work / f"{corpus}-{count}").mkdir(parents=True, exist_ok=True)
-            distinct[corpus] = write_rows(work / f"{corpus}-{count}" / "rows.csv", corpus, count)
+            write_rows(work / f"{corpus}-{count}" / "rows.csv", corpus, rows, count)
     for count in args.rows:  # the smaller files first, and each seed on every corpus before the next seed
         for seed in args.seeds:
             for corpus in args.corpora:

@@ -28,18 +28,17 @@ def test_distinct_rows_keep_each_text_once_and_drop_texts_with_two_labels():
     assert own_data.distinct_rows(iter(rows)) == {"good film": "fresh", "dull": "rotten"}
 
 
-def test_a_smaller_file_is_the_start_of_a_larger_one(tmp_path, monkeypatch):
+def test_a_smaller_file_is_the_start_of_a_larger_one(tmp_path):
     own_data = own_data_module()
-    corpus = [(f"text {i}", "a" if i % 3 else "b") for i in range(50)]
-    monkeypatch.setitem(own_data.CORPORA, "toy", ("toy rows", lambda: iter(corpus)))
-    assert own_data.write_rows(tmp_path / "small.csv", "toy", 10) == 50
-    own_data.write_rows(tmp_path / "large.csv", "toy", 30)
+    corpus = {f"text {i}": "a" if i % 3 else "b" for i in range(50)}
+    own_data.write_rows(tmp_path / "small.csv", "toy", corpus, 10)
+    own_data.write_rows(tmp_path / "large.csv", "toy", corpus, 30)
     small, large = ([*csv.DictReader(open(tmp_path / name, encoding="utf-8"))] for name in ("small.csv", "large.csv"))
     assert list(small[0]) == ["text", "label"] and len(small) == 10 and len(large) == 30
     assert small == large[:10]
-    assert all(dict(corpus)[row["text"]] == row["label"] for row in large)
-    with pytest.raises(SystemExit, match="fewer than --rows 51"):
-        own_data.write_rows(tmp_path / "too_many.csv", "toy", 51)
+    assert all(corpus[row["text"]] == row["label"] for row in large)
+    with pytest.raises(SystemExit, match="toy has 50 distinct labelled rows, fewer than --rows 51"):
+        own_data.write_rows(tmp_path / "too_many.csv", "toy", corpus, 51)
 
 
 def run(corpus, rows, seed, teacher, student):

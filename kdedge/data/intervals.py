@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 
@@ -57,11 +59,9 @@ class Quality:
 
 def majority_baseline(labels, names: tuple[str, ...]) -> tuple[str, float]:
     """The most common label of a split's label ids and its share: what always answering it scores."""
-    counts = [0] * len(names)
-    for label in labels:
-        counts[int(label)] += 1
-    best = max(range(len(names)), key=counts.__getitem__)
-    return names[best], counts[best] / max(1, sum(counts))
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
+    best = int(counts.argmax())
+    return names[best], float(counts[best] / max(1, counts.sum()))
 
 
 def quality_check(metrics: dict, intervals: dict, metric: str, bar: float, test_rows: int,

@@ -4,7 +4,6 @@ and its outputs on every split, cached in chunks; and the sets the student is di
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from kdedge.students.build import ShapePlan, plan_shape
 from kdedge.students.config import parse_latency
 from kdedge.students.cost_model import CostModel
 from kdedge.teacher.cache import TeacherCache, hidden_field
-from kdedge.teacher.config import DEFAULT_EPOCHS, finetune_steps
+from kdedge.teacher.config import DEFAULT_EPOCHS, finetune_steps, steps_per_epoch
 from kdedge.teacher.finetune import finetune_teacher
 from kdedge.teacher.labelling import teacher_outputs
 from kdedge.teacher.loading import Teacher, folder_fingerprint, load_teacher, quiet_transformers
@@ -201,7 +200,7 @@ def prepare_teacher(
         reporter.step(f"teacher {teacher.name}: reusing the fine-tuned teacher in {stage_dir}")
         return load_teacher(teacher.name, data.labels, source=str(stage_dir), task=recipe.data.task), key
     steps = finetune_steps(recipe.teacher, len(data.train))
-    epochs = steps / max(1, math.ceil(len(data.train) / recipe.teacher.batch_size))
+    epochs = steps / max(1, steps_per_epoch(recipe.teacher, len(data.train)))
     raised = (f"; teacher.min_steps raises the default 2 epochs to {epochs:.1f} on this small split"
               if recipe.teacher.epochs is None and steps == recipe.teacher.min_steps and epochs > DEFAULT_EPOCHS else "")
     reporter.step(

@@ -34,10 +34,15 @@ class TeacherConfig:
 DEFAULT_EPOCHS = 2.0
 
 
+def steps_per_epoch(config: TeacherConfig, rows: int) -> int:
+    """Fine-tuning updates in one epoch of `rows` train rows."""
+    return math.ceil(rows / config.batch_size)
+
+
 def finetune_steps(config: TeacherConfig, rows: int) -> int:
     """How many updates fine-tuning makes on `rows` train rows: `epochs` of them when set; by default 2
     epochs, raised to `min_steps` when the split is small."""
-    per_epoch = math.ceil(rows / config.batch_size)
+    per_epoch = steps_per_epoch(config, rows)
     if config.epochs is not None:
         return max(1, int(round(per_epoch * config.epochs)))
     return max(1, int(round(per_epoch * DEFAULT_EPOCHS)), config.min_steps)
